@@ -1,0 +1,1 @@
+"""Makes a Spotify library obey a personal artist blocklist."""

@@ -1,0 +1,1 @@
+"""Fixtures: contract (being written)."""

@@ -1,0 +1,1 @@
+"""Fixtures: temporal (being written)."""
