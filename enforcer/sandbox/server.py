@@ -1,0 +1,40 @@
+"""Serve the sandbox over HTTP on 127.0.0.1 (``starter.py sandbox``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from ._generator import generate_library
+from ._sandbox import Sandbox
+
+# A small library to click through when no fixture is given.
+DEMO_LIBRARY: dict[str, Any] = {
+    "seed": 2026,
+    "liked_songs": 120,
+    "playlists": 6,
+    "playlist_size": 25,
+    "artists": 30,
+    "albums": 20,
+    "saved_albums": 8,
+    "followed_artists": 10,
+}
+
+
+def build_sandbox(fixture: Path | None, *, generate: dict[str, Any] | None = None) -> Sandbox:
+    if fixture is not None and generate is not None:
+        raise ValueError("give either a fixture or generator arguments, not both")
+    sandbox = Sandbox()
+    if fixture is not None:
+        sandbox.load_fixture(fixture)
+    else:
+        sandbox.load_fixture(generate_library(**(generate or DEMO_LIBRARY)))
+    return sandbox
+
+
+def serve(fixture: Path | None, port: int, *, generate: dict[str, Any] | None = None) -> None:
+    """Run until interrupted, bound to the loopback interface only."""
+    sandbox = build_sandbox(fixture, generate=generate)
+    uvicorn.run(sandbox.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
