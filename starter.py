@@ -13,6 +13,8 @@ app = typer.Typer(
     help="Make your Spotify library obey your artist blocklist.",
     no_args_is_help=True,
     add_completion=False,
+    # Locals can hold tokens: never show them in a traceback.
+    pretty_exceptions_show_locals=False,
 )
 
 
@@ -25,8 +27,14 @@ def login(
     """Log in to Spotify (Authorization Code with PKCE) and store the tokens encrypted."""
     from enforcer.config import Settings
     from enforcer.login import login as run_login
+    from enforcer.spotify.errors import SpotifyError
 
-    account = asyncio.run(run_login(Settings(), open_browser=not no_browser))
+    try:
+        account = asyncio.run(run_login(Settings(), open_browser=not no_browser))
+    except (SpotifyError, ValueError) as error:
+        # Settings, key and login errors name what is wrong and never a secret.
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"Logged in as {account}. Tokens are stored encrypted.")
 
 
