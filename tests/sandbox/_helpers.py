@@ -65,17 +65,3 @@ def take_request_violations(recorder: ContractRecorder) -> list[Violation]:
     taken = recorder.take_violations()
     assert all(v.part == "request" for v in taken), [str(v) for v in taken]
     return taken
-
-
-# Where the real Web API sends null against its own schema, and the sandbox follows it.
-REAL_SPOTIFY_NULLS = ("item: null", "track: null", "item.id: null", "track.id: null")
-
-
-def take_real_spotify_nulls(recorder: ContractRecorder, *, also_bad_requests: bool = False) -> None:
-    for violation in recorder.take_violations():
-        if also_bad_requests and violation.part == "request":
-            continue
-        assert violation.part == "response", str(violation)
-        assert violation.rule.endswith(REAL_SPOTIFY_NULLS) or violation.rule.endswith(
-            ("next: null", "after: null")
-        ), str(violation)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from functools import partial
 from typing import Any
 
 import httpx
@@ -18,7 +19,8 @@ from ._helpers import BLOCKED_ANTHEM, GOOD_MORNING, ROAD_TRIP, client
 
 
 def _small() -> dict[str, Any]:
-    return json.loads(SMALL_LIBRARY.read_text())
+    library: dict[str, Any] = json.loads(SMALL_LIBRARY.read_text())
+    return library
 
 
 def test_dump_round_trips_through_load(sandbox: Sandbox) -> None:
@@ -66,9 +68,9 @@ def test_load_user_replaces_one_user_and_its_playlists(sandbox: Sandbox) -> None
 
 
 def test_generator_is_deterministic() -> None:
-    small = {"seed": 11, "liked_songs": 300, "playlists": 5, "playlist_size": 40}
-    assert generate_library(**small) == generate_library(**small)
-    assert generate_library(**small) != generate_library(**{**small, "seed": 12})
+    small = partial(generate_library, liked_songs=300, playlists=5, playlist_size=40)
+    assert small(seed=11) == small(seed=11)
+    assert small(seed=11) != small(seed=12)
     with pytest.raises(ValueError, match="liked_songs"):
         generate_library(liked_songs=-1)
 

@@ -70,23 +70,6 @@ class SandboxTokens:
         return self._access
 
 
-def take_documented_nulls(recorder: ContractRecorder) -> None:
-    """Excuse the nulls real Spotify sends where its spec allows none, and nothing else.
-
-    Reference section 3: unavailable playlist entries are ``null``, local files have
-    null IDs (and some old entries null ``added_at``/``added_by``); the last page of
-    followed artists has a null ``next`` and cursor. The sandbox sends them as Spotify
-    does. Until ``tests/support/contract.py`` lists them as known gaps, a test that
-    reads them takes exactly these violations; any other still fails it.
-    """
-    taken = recorder.take_violations()
-    recorder.violations.extend(
-        violation
-        for violation in taken
-        if not (violation.part == "response" and violation.rule.endswith(": null"))
-    )
-
-
 class ObservingTransport(httpx.AsyncBaseTransport):
     """Keeps every request that passes, so a test can read what was sent."""
 
