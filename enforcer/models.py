@@ -1,0 +1,235 @@
+"""The domain's shared types: what a blocklist is, what a plan says, what it changes.
+
+Workflows, activities, the planner and the ledger all speak these pydantic models.
+Workflows only ever carry the small ones (``PlanRequest``, ``PlanResult``): a plan's
+actions live in the ledger and are read back page by page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from enforcer.spotify.models import Artist, Playlist, PlaylistItem, SavedAlbum, SavedTrack
+
+
+class DomainModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# The blocklist and the protect list ---------------------------------------------
+
+
+class BlockedArtist(DomainModel):
+    """An artist the person never wants to hear."""
+
+    artist_id: str
+    name: str
+
+
+class ProtectList(DomainModel):
+    """What enforcement never touches, whatever the blocklist says."""
+
+    track_ids: frozenset[str] = frozenset()
+    playlist_ids: frozenset[str] = frozenset()
+
+
+# Policy --------------------------------------------------------------------------
+
+
+class Policy(StrEnum):
+    """Which credits make a track blocked."""
+
+    PRIMARY = "primary"
+    """Only when a blocked artist is the track's primary (first) artist."""
+    FEATURED = "featured"
+    """When a blocked artist is credited anywhere on the track (the default)."""
+    MENTIONS = "mentions"
+    """As ``featured``, and also a blocked artist named in the title after
+    "feat.", "ft.", "with" or "x"."""
+
+
+class PlanOptions(DomainModel):
+    policy: Policy = Policy.FEATURED
+    include_collaborative: bool = False
+    """Also edit collaborative playlists the person does not own."""
+
+
+# The library as scanned --------------------------------------------------------
+
+
+class ScannedPlaylist(DomainModel):
+    """A playlist from ``/me/playlists`` and, when it was read, its every entry."""
+
+    playlist: Playlist
+    items: tuple[PlaylistItem, ...] | None = None
+    """None when the playlist was not read: enforcement never edits it."""
+
+
+class LibrarySnapshot(DomainModel):
+    """Everything the planner looks at, as read from Spotify, in Spotify's order."""
+
+    account_id: str
+    liked_songs: tuple[SavedTrack, ...] = ()
+    saved_albums: tuple[SavedAlbum, ...] = ()
+    followed_artists: tuple[Artist, ...] = ()
+    playlists: tuple[ScannedPlaylist, ...] = ()
+
+
+# What a plan says ----------------------------------------------------------------
+
+
+class EntityType(StrEnum):
+    LIKED_SONG = "liked_song"
+    PLAYLIST_ITEM = "playlist_item"
+    SAVED_ALBUM = "saved_album"
+    FOLLOWED_ARTIST = "followed_artist"
+
+
+class Action(StrEnum):
+    REMOVE = "remove"
+    """Unlike a song, take a track out of a playlist, remove an album, unfollow an artist."""
+    RESTORE = "restore"
+    """The compensation of a removal."""
+
+
+class MatchRule(StrEnum):
+    PRIMARY_ARTIST = "primary_artist"
+    FEATURED_ARTIST = "featured_artist"
+    TITLE_MENTION = "title_mention"
+    ALBUM_ARTIST = "album_artist"
+    FOLLOWED_ARTIST = "followed_artist"
+
+
+class Reason(DomainModel):
+    """Why an entity matches the blocklist: which blocked artist, by which rule."""
+
+    artist_id: str
+    artist_name: str
+    rule: MatchRule
+
+
+class Occurrence(DomainModel):
+    """One place a track holds in a playlist, with who put it there and when."""
+
+    position: int
+    added_at: datetime | None = None
+    added_by: str | None = None
+
+
+class LikedSongBefore(DomainModel):
+    kind: Literal["liked_song"] = "liked_song"
+    added_at: datetime
+
+
+class PlaylistItemBefore(DomainModel):
+    kind: Literal["playlist_item"] = "playlist_item"
+    playlist_id: str
+    playlist_name: str
+    snapshot_id: str
+    occurrences: tuple[Occurrence, ...]
+    """Every position the URI holds, ascending: one removal takes them all."""
+
+
+class SavedAlbumBefore(DomainModel):
+    kind: Literal["saved_album"] = "saved_album"
+    added_at: datetime
+
+
+class FollowedArtistBefore(DomainModel):
+    kind: Literal["followed_artist"] = "followed_artist"
+
+
+BeforeState = Annotated[
+    LikedSongBefore | PlaylistItemBefore | SavedAlbumBefore | FollowedArtistBefore,
+    Field(discriminator="kind"),
+]
+
+
+class PlannedAction(DomainModel):
+    """One change the plan will make, with its reasons and what undoing it needs."""
+
+    entity_type: EntityType
+    entity_id: str
+    """The Spotify ID of the track, album or artist."""
+    container_id: str | None = None
+    """The playlist, for a playlist item."""
+    uri: str
+    name: str
+    artist_names: tuple[str, ...] = ()
+    action: Action = Action.REMOVE
+    reasons: tuple[Reason, ...]
+    before: BeforeState
+
+    @property
+    def key(self) -> str:
+        """Stable and unique within a plan: no time, no randomness."""
+        return ":".join((self.entity_type, self.container_id or "-", self.entity_id, self.action))
+
+
+class NotEnforcedWhy(StrEnum):
+    LOCAL_FILE = "local_file"
+    """Spotify's API can neither add nor remove local files."""
+    UNAVAILABLE = "unavailable"
+    """Spotify no longer sends the content: its artists cannot be checked."""
+    PROTECTED_TRACK = "protected_track"
+    PROTECTED_PLAYLIST = "protected_playlist"
+    COLLABORATIVE = "collaborative"
+    """A collaborative playlist of someone else's, left alone unless asked for."""
+    NOT_OWNED = "not_owned"
+    """A playlist someone else owns: Spotify lets no one else change it."""
+
+
+class NotEnforced(DomainModel):
+    """Something the plan leaves as it is, and why: never silently skipped."""
+
+    why: NotEnforcedWhy
+    entity_type: EntityType
+    name: str
+    uri: str | None = None
+    container_id: str | None = None
+    container_name: str | None = None
+    positions: tuple[int, ...] = ()
+    reasons: tuple[Reason, ...] = ()
+    """Empty when nothing could be checked (an unavailable entry)."""
+
+
+class PlanCounts(DomainModel):
+    """How much was read and what the plan does with it."""
+
+    scanned: dict[EntityType, int]
+    """Entities read, per type (playlist items: entries of the playlists read)."""
+    actions: dict[EntityType, int]
+    not_enforced: dict[NotEnforcedWhy, int]
+    playlists_read: int
+    playlists_touched: int
+
+
+class Plan(DomainModel):
+    """A dry run: what enforcement would change, why, and what it would leave."""
+
+    id: str
+    """A hash of the plan's content and inputs: same library, blocklist and options,
+    same ID."""
+    account_id: str
+    options: PlanOptions
+    blocklist: tuple[BlockedArtist, ...]
+    actions: tuple[PlannedAction, ...]
+    not_enforced: tuple[NotEnforced, ...]
+    counts: PlanCounts
+
+
+# What workflows carry ------------------------------------------------------------
+
+
+class PlanRequest(DomainModel):
+    account_id: str
+    options: PlanOptions = PlanOptions()
+
+
+class PlanResult(DomainModel):
+    plan_id: str
+    counts: PlanCounts
