@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.support.temporal",
     "tests.support.contract",
     "tests.support.sandbox",
+    "tests.support.ledger",
 ]

@@ -1,0 +1,354 @@
+"""Batches and their action items: the audit log of what enforcement and rollback did.
+
+Items are keyed by ``PlannedAction.key`` (stable: no time, no randomness), so
+creating them again, or marking them again after a retried activity, is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, get_args
+
+from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from enforcer.ledger._base import StoreBase, account_id_of, chunks, key_of, to_json, upsert_insert
+from enforcer.ledger._columns import utc_now
+from enforcer.ledger._engine import reading, writing
+from enforcer.ledger._errors import (
+    BatchConflict,
+    InvalidLedgerValue,
+    NotOnList,
+    UnknownBatch,
+    UnknownPlan,
+)
+from enforcer.ledger._records import (
+    TERMINAL_BATCH_STATUSES,
+    TERMINAL_ITEM_STATUSES,
+    ActionItemRecord,
+    BatchKind,
+    BatchRecord,
+    BatchStatus,
+    ItemStatus,
+)
+from enforcer.ledger._tables import ACTION_ITEMS, BATCHES, PLANS
+from enforcer.models import PlannedAction
+
+_BATCH_KINDS: Final = frozenset(get_args(BatchKind))
+
+# Transitions that would rewrite history are ignored, which makes a re-run harmless:
+# a completed item never becomes pending, in progress, failed or skipped again; only a
+# completed item can be rolled back, and a rolled-back one stays so.
+_UNCHANGED_WHEN_MARKED: Final[Mapping[ItemStatus, frozenset[ItemStatus]]] = {
+    ItemStatus.PENDING: frozenset({ItemStatus.COMPLETED, ItemStatus.ROLLED_BACK}),
+    ItemStatus.IN_PROGRESS: frozenset({ItemStatus.COMPLETED, ItemStatus.ROLLED_BACK}),
+    ItemStatus.FAILED: frozenset({ItemStatus.COMPLETED, ItemStatus.ROLLED_BACK}),
+    ItemStatus.SKIPPED: frozenset({ItemStatus.COMPLETED, ItemStatus.ROLLED_BACK}),
+    ItemStatus.COMPLETED: frozenset({ItemStatus.COMPLETED, ItemStatus.ROLLED_BACK}),
+    ItemStatus.ROLLED_BACK: frozenset(ItemStatus) - {ItemStatus.COMPLETED},
+}
+
+_ITEM_COLUMNS: Final = (
+    ACTION_ITEMS.c.batch_id,
+    ACTION_ITEMS.c.idempotency_key.label("key"),
+    ACTION_ITEMS.c.entity_type,
+    ACTION_ITEMS.c.entity_id,
+    ACTION_ITEMS.c.container_id,
+    ACTION_ITEMS.c.action,
+    ACTION_ITEMS.c.uri,
+    ACTION_ITEMS.c.name,
+    ACTION_ITEMS.c.artist_names,
+    ACTION_ITEMS.c.reason.label("reasons"),
+    ACTION_ITEMS.c.before_state.label("before"),
+    ACTION_ITEMS.c.after_state,
+    ACTION_ITEMS.c.status,
+    ACTION_ITEMS.c.error,
+    ACTION_ITEMS.c.attempts,
+    ACTION_ITEMS.c.created_at,
+    ACTION_ITEMS.c.updated_at,
+    ACTION_ITEMS.c.started_at,
+    ACTION_ITEMS.c.finished_at,
+)
+
+
+def _item_status(value: str) -> ItemStatus:
+    try:
+        return ItemStatus(value)
+    except ValueError:
+        raise InvalidLedgerValue(
+            f"{value!r} is not an item status: expected one of "
+            f"{', '.join(s.value for s in ItemStatus)}"
+        ) from None
+
+
+def _batch_status(value: str) -> BatchStatus:
+    try:
+        return BatchStatus(value)
+    except ValueError:
+        raise InvalidLedgerValue(
+            f"{value!r} is not a batch status: expected one of "
+            f"{', '.join(s.value for s in BatchStatus)}"
+        ) from None
+
+
+def _item_row(batch_id: str, action: PlannedAction, now: Any) -> dict[str, Any]:
+    dumped = action.model_dump(mode="json")
+    return {
+        "batch_id": batch_id,
+        "entity_type": dumped["entity_type"],
+        "entity_id": dumped["entity_id"],
+        "container_id": dumped["container_id"],
+        "action": dumped["action"],
+        "idempotency_key": action.key,
+        "uri": dumped["uri"],
+        "name": dumped["name"],
+        "artist_names": dumped["artist_names"],
+        "reason": dumped["reasons"],
+        "before_state": dumped["before"],
+        "after_state": None,
+        "status": ItemStatus.PENDING.value,
+        "error": None,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _batch_record(row: Row[Any]) -> BatchRecord:
+    return BatchRecord.model_validate(row._asdict())
+
+
+class BatchStore(StoreBase):
+    async def create_batch(
+        self,
+        batch_id: str,
+        *,
+        account_id: str,
+        plan_id: str,
+        kind: BatchKind,
+        options: Mapping[str, Any],
+        rollback_of: str | None = None,
+    ) -> BatchRecord:
+        """A new pending batch; the existing one if ``batch_id`` was created before.
+
+        An existing batch of another account, plan, kind or ``rollback_of`` is a
+        ``BatchConflict``: the ID cannot mean two things.
+        """
+        key_of(batch_id, "batch ID")
+        account_id = account_id_of(account_id)
+        if kind not in _BATCH_KINDS:
+            raise InvalidLedgerValue(f"{kind!r} is not a batch kind: expected enforce or rollback")
+        if (kind == "rollback") != (rollback_of is not None):
+            raise InvalidLedgerValue(
+                f"batch {batch_id!r}: a rollback batch names the batch it undoes "
+                "(rollback_of), and only a rollback batch does"
+            )
+        stored_options = to_json(dict(options), f"the options of batch {batch_id!r}")
+        async with writing(self._engine) as connection:
+            await self._check_account(connection, account_id, lock=True)
+            existing = await self._batch_row(connection, batch_id)
+            if existing is not None:
+                found = _batch_record(existing)
+                asked = (account_id, plan_id, kind, rollback_of)
+                if (found.account_id, found.plan_id, found.kind, found.rollback_of) != asked:
+                    raise BatchConflict(
+                        f"batch {batch_id!r} exists already for account {found.account_id!r}, "
+                        f"plan {found.plan_id!r}, kind {found.kind!r}"
+                        + (f", undoing {found.rollback_of!r}" if found.rollback_of else "")
+                    )
+                return found
+            if await connection.scalar(select(PLANS.c.id).where(PLANS.c.id == plan_id)) is None:
+                raise UnknownPlan(plan_id)
+            if rollback_of is not None and await self._batch_row(connection, rollback_of) is None:
+                raise UnknownBatch(rollback_of)
+            now = utc_now()
+            await connection.execute(
+                insert(BATCHES).values(
+                    id=batch_id,
+                    account_id=account_id,
+                    plan_id=plan_id,
+                    kind=kind,
+                    rollback_of=rollback_of,
+                    status=BatchStatus.PENDING.value,
+                    options=stored_options,
+                    summary=None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            created = await self._batch_row(connection, batch_id)
+        assert created is not None
+        return _batch_record(created)
+
+    async def _batch_row(
+        self, connection: AsyncConnection, batch_id: str, *, lock: bool = False
+    ) -> Row[Any] | None:
+        query = select(BATCHES).where(BATCHES.c.id == batch_id)
+        if lock:
+            query = query.with_for_update()
+        return (await connection.execute(query)).first()
+
+    async def _lock_batch(self, connection: AsyncConnection, batch_id: str) -> Row[Any]:
+        row = await self._batch_row(connection, batch_id, lock=True)
+        if row is None:
+            raise UnknownBatch(batch_id)
+        return row
+
+    async def batch(self, batch_id: str) -> BatchRecord:
+        async with reading(self._engine) as connection:
+            row = await self._batch_row(connection, batch_id)
+        if row is None:
+            raise UnknownBatch(batch_id)
+        return _batch_record(row)
+
+    async def set_batch_status(
+        self, batch_id: str, status: str, *, summary: Mapping[str, Any] | None = None
+    ) -> None:
+        """Move the batch to ``status``; the first move past pending sets ``started_at``,
+        a final status sets ``finished_at`` (kept if it was set before)."""
+        new_status = _batch_status(status)
+        values: dict[str, Any] = {"status": new_status.value, "updated_at": utc_now()}
+        if summary is not None:
+            values["summary"] = to_json(dict(summary), f"the summary of batch {batch_id!r}")
+        async with writing(self._engine) as connection:
+            await self._lock_batch(connection, batch_id)
+            now = values["updated_at"]
+            if new_status is not BatchStatus.PENDING:
+                values["started_at"] = func.coalesce(BATCHES.c.started_at, now)
+            values["finished_at"] = (
+                func.coalesce(BATCHES.c.finished_at, now)
+                if new_status in TERMINAL_BATCH_STATUSES
+                else None
+            )
+            await connection.execute(
+                update(BATCHES).where(BATCHES.c.id == batch_id).values(**values)
+            )
+
+    # Action items -------------------------------------------------------------------
+
+    async def create_action_items(self, batch_id: str, actions: Sequence[PlannedAction]) -> int:
+        """Add an item per action, pending; returns how many did not exist yet."""
+        for action in actions:
+            if not isinstance(action, PlannedAction):
+                raise InvalidLedgerValue(f"{action!r} is not a PlannedAction")
+        now = utc_now()
+        rows = [_item_row(batch_id, action, now) for action in actions]
+        async with writing(self._engine) as connection:
+            await self._lock_batch(connection, batch_id)
+            before = await self._item_count(connection, batch_id)
+            if rows:
+                unique = [
+                    ACTION_ITEMS.c.batch_id,
+                    ACTION_ITEMS.c.entity_type,
+                    ACTION_ITEMS.c.entity_id,
+                    ACTION_ITEMS.c.action,
+                    ACTION_ITEMS.c.idempotency_key,
+                ]
+                statement = upsert_insert(connection, ACTION_ITEMS).on_conflict_do_nothing(
+                    index_elements=unique
+                )
+                for chunk in chunks(rows, 10_000):
+                    await connection.execute(statement, list(chunk))
+            after = await self._item_count(connection, batch_id)
+        return after - before
+
+    async def _item_count(self, connection: AsyncConnection, batch_id: str) -> int:
+        count = await connection.scalar(
+            select(func.count()).where(ACTION_ITEMS.c.batch_id == batch_id)
+        )
+        return int(count or 0)
+
+    async def action_items(
+        self,
+        batch_id: str,
+        *,
+        status: ItemStatus | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[ActionItemRecord]:
+        """The batch's items in the order they were created (plan order)."""
+        if offset < 0 or (limit is not None and limit < 0):
+            raise InvalidLedgerValue(f"offset {offset} and limit {limit} must not be negative")
+        query = select(*_ITEM_COLUMNS).where(ACTION_ITEMS.c.batch_id == batch_id)
+        if status is not None:
+            query = query.where(ACTION_ITEMS.c.status == _item_status(status).value)
+        async with reading(self._engine) as connection:
+            if await self._batch_row(connection, batch_id) is None:
+                raise UnknownBatch(batch_id)
+            rows = await connection.execute(
+                query.order_by(ACTION_ITEMS.c.id).offset(offset).limit(limit)
+            )
+            return [ActionItemRecord.model_validate(row._asdict()) for row in rows]
+
+    async def mark_items(
+        self,
+        batch_id: str,
+        keys: Sequence[str],
+        status: ItemStatus,
+        *,
+        after_state: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Move the items ``keys`` to ``status``.
+
+        Moving to in progress counts an attempt. Moves that would rewrite history
+        leave an item as it is (see ``_UNCHANGED_WHEN_MARKED``), so a re-run is
+        harmless. A key the batch does not have is ``NotOnList``: nothing changes.
+        """
+        new_status = _item_status(status)
+        if isinstance(keys, str):
+            raise InvalidLedgerValue(f"expected a list of item keys, not the text {keys!r}")
+        unique = list(dict.fromkeys(keys))
+        if not unique:
+            return
+        now = utc_now()
+        values: dict[str, Any] = {"status": new_status.value, "updated_at": now}
+        if after_state is not None:
+            values["after_state"] = to_json(dict(after_state), "after_state")
+        if error is not None:
+            values["error"] = error
+        elif new_status is ItemStatus.COMPLETED:
+            values["error"] = None
+        if new_status is ItemStatus.IN_PROGRESS:
+            values["attempts"] = ACTION_ITEMS.c.attempts + 1
+            values["started_at"] = func.coalesce(ACTION_ITEMS.c.started_at, now)
+        values["finished_at"] = now if new_status in TERMINAL_ITEM_STATUSES else None
+        unchanged = [s.value for s in _UNCHANGED_WHEN_MARKED[new_status]]
+        async with writing(self._engine) as connection:
+            await self._lock_batch(connection, batch_id)
+            known: set[str] = set()
+            for chunk in chunks(unique):
+                known.update(
+                    await connection.scalars(
+                        select(ACTION_ITEMS.c.idempotency_key).where(
+                            ACTION_ITEMS.c.batch_id == batch_id,
+                            ACTION_ITEMS.c.idempotency_key.in_(chunk),
+                        )
+                    )
+                )
+            missing = [key for key in unique if key not in known]
+            if missing:
+                raise NotOnList(f"items of batch {batch_id!r}", missing)
+            for chunk in chunks(unique):
+                await connection.execute(
+                    update(ACTION_ITEMS)
+                    .where(
+                        ACTION_ITEMS.c.batch_id == batch_id,
+                        ACTION_ITEMS.c.idempotency_key.in_(chunk),
+                        ACTION_ITEMS.c.status.not_in(unchanged),
+                    )
+                    .values(**values)
+                )
+
+    async def item_counts(self, batch_id: str) -> dict[ItemStatus, int]:
+        """How many of the batch's items are in each status (every status named)."""
+        async with reading(self._engine) as connection:
+            if await self._batch_row(connection, batch_id) is None:
+                raise UnknownBatch(batch_id)
+            rows = await connection.execute(
+                select(ACTION_ITEMS.c.status, func.count())
+                .where(ACTION_ITEMS.c.batch_id == batch_id)
+                .group_by(ACTION_ITEMS.c.status)
+            )
+            found = {ItemStatus(status): int(count) for status, count in rows}
+        return {status: found.get(status, 0) for status in ItemStatus}

@@ -1,0 +1,186 @@
+"""Batches and action items: idempotent creation, history that re-runs cannot rewrite."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import pytest
+
+from enforcer.ledger import (
+    BatchConflict,
+    BatchStatus,
+    InvalidLedgerValue,
+    ItemStatus,
+    Ledger,
+    NotOnList,
+    UnknownBatch,
+    UnknownPlan,
+)
+from enforcer.models import Plan
+from tests.ledger.builders import ACCOUNT, make_plan
+
+
+@pytest.fixture
+async def plan(ledger: Ledger) -> Plan:
+    await ledger.upsert_account(ACCOUNT, "Alice")
+    saved = make_plan()
+    await ledger.save_plan(saved)
+    return saved
+
+
+async def enforce_batch(ledger: Ledger, plan: Plan, batch_id: str = "enforce/alice/p") -> str:
+    await ledger.create_batch(
+        batch_id, account_id=ACCOUNT, plan_id=plan.id, kind="enforce", options={"atomic": True}
+    )
+    return batch_id
+
+
+async def test_creating_a_batch_twice_returns_the_first(ledger: Ledger, plan: Plan) -> None:
+    first = await ledger.create_batch(
+        "b1", account_id=ACCOUNT, plan_id=plan.id, kind="enforce", options={"chunk": 40}
+    )
+    again = await ledger.create_batch(
+        "b1", account_id=ACCOUNT, plan_id=plan.id, kind="enforce", options={"chunk": 99}
+    )
+    assert again == first == await ledger.batch("b1")
+    assert (first.status, first.options, first.summary) == (
+        BatchStatus.PENDING,
+        {"chunk": 40},
+        None,
+    )
+    assert first.created_at.tzinfo == UTC
+    assert first.started_at is None
+
+    with pytest.raises(BatchConflict, match="batch 'b1' exists already"):
+        await ledger.create_batch(
+            "b1", account_id=ACCOUNT, plan_id=plan.id, kind="rollback", options={}, rollback_of="b1"
+        )
+
+
+async def test_a_rollback_batch_names_an_existing_batch(ledger: Ledger, plan: Plan) -> None:
+    await enforce_batch(ledger, plan, "b1")
+    undo = await ledger.create_batch(
+        "rollback/b1",
+        account_id=ACCOUNT,
+        plan_id=plan.id,
+        kind="rollback",
+        options={},
+        rollback_of="b1",
+    )
+    assert (undo.kind, undo.rollback_of) == ("rollback", "b1")
+    with pytest.raises(UnknownBatch, match="no batch 'b9'"):
+        await ledger.create_batch(
+            "rollback/b9",
+            account_id=ACCOUNT,
+            plan_id=plan.id,
+            kind="rollback",
+            options={},
+            rollback_of="b9",
+        )
+    with pytest.raises(InvalidLedgerValue, match="rollback_of"):
+        await ledger.create_batch(
+            "rollback/b2", account_id=ACCOUNT, plan_id=plan.id, kind="rollback", options={}
+        )
+    with pytest.raises(UnknownPlan, match="no plan 'nope'"):
+        await ledger.create_batch(
+            "b3", account_id=ACCOUNT, plan_id="nope", kind="enforce", options={}
+        )
+    with pytest.raises(UnknownBatch, match="'b3'"):
+        await ledger.batch("b3")
+
+
+async def test_items_are_created_once_in_plan_order(ledger: Ledger, plan: Plan) -> None:
+    batch = await enforce_batch(ledger, plan)
+    assert await ledger.create_action_items(batch, plan.actions[:3]) == 3
+    assert await ledger.create_action_items(batch, plan.actions) == len(plan.actions) - 3
+    assert await ledger.create_action_items(batch, plan.actions) == 0
+
+    items = await ledger.action_items(batch)
+    assert tuple(item.planned for item in items) == plan.actions
+    assert [item.key for item in items] == [action.key for action in plan.actions]
+    assert {(item.status, item.attempts) for item in items} == {(ItemStatus.PENDING, 0)}
+    assert [i.key for i in await ledger.action_items(batch, offset=1, limit=2)] == [
+        a.key for a in plan.actions[1:3]
+    ]
+
+
+async def test_marking_items_records_attempts_and_never_undoes_completion(
+    ledger: Ledger, plan: Plan
+) -> None:
+    batch = await enforce_batch(ledger, plan)
+    await ledger.create_action_items(batch, plan.actions)
+    done, failing = plan.actions[0].key, plan.actions[1].key
+
+    await ledger.mark_items(batch, [done, failing], ItemStatus.IN_PROGRESS)
+    await ledger.mark_items(batch, [done], ItemStatus.COMPLETED, after_state={"snapshot_id": "s2"})
+    await ledger.mark_items(batch, [failing], ItemStatus.FAILED, error="403 not the owner")
+    # A retried activity runs again: the completed item stays completed.
+    await ledger.mark_items(batch, [done, failing], ItemStatus.IN_PROGRESS)
+    await ledger.mark_items(batch, [done], ItemStatus.PENDING)
+
+    items = {item.key: item for item in await ledger.action_items(batch)}
+    assert (items[done].status, items[done].attempts) == (ItemStatus.COMPLETED, 1)
+    assert items[done].after_state == {"snapshot_id": "s2"}
+    finished_at = items[done].finished_at
+    assert finished_at is not None
+    assert finished_at.tzinfo == UTC
+    assert (items[failing].status, items[failing].attempts) == (ItemStatus.IN_PROGRESS, 2)
+    assert items[failing].error == "403 not the owner"
+
+    completed = await ledger.action_items(batch, status=ItemStatus.COMPLETED)
+    assert [item.key for item in completed] == [done]
+    counts = await ledger.item_counts(batch)
+    assert counts[ItemStatus.COMPLETED] == 1
+    assert counts[ItemStatus.IN_PROGRESS] == 1
+    assert sum(counts.values()) == len(plan.actions)
+
+
+async def test_only_completed_items_can_be_rolled_back(ledger: Ledger, plan: Plan) -> None:
+    batch = await enforce_batch(ledger, plan)
+    await ledger.create_action_items(batch, plan.actions)
+    done, untouched = plan.actions[0].key, plan.actions[1].key
+    await ledger.mark_items(batch, [done], ItemStatus.COMPLETED)
+
+    await ledger.mark_items(batch, [done, untouched], ItemStatus.ROLLED_BACK)
+    await ledger.mark_items(batch, [done], ItemStatus.COMPLETED)
+
+    items = {item.key: item.status for item in await ledger.action_items(batch)}
+    assert items[done] == ItemStatus.ROLLED_BACK
+    assert items[untouched] == ItemStatus.PENDING
+
+
+async def test_an_unknown_key_marks_nothing(ledger: Ledger, plan: Plan) -> None:
+    batch = await enforce_batch(ledger, plan)
+    await ledger.create_action_items(batch, plan.actions)
+    with pytest.raises(NotOnList, match="'liked_song:-:nope:remove'"):
+        await ledger.mark_items(
+            batch, [plan.actions[0].key, "liked_song:-:nope:remove"], ItemStatus.COMPLETED
+        )
+    with pytest.raises(InvalidLedgerValue, match="'done' is not an item status"):
+        await ledger.mark_items(batch, [plan.actions[0].key], "done")  # type: ignore[arg-type]
+    assert {item.status for item in await ledger.action_items(batch)} == {ItemStatus.PENDING}
+    with pytest.raises(UnknownBatch, match="'other'"):
+        await ledger.create_action_items("other", plan.actions)
+
+
+async def test_batch_status_sets_its_times_and_summary(ledger: Ledger, plan: Plan) -> None:
+    batch = await enforce_batch(ledger, plan)
+    await ledger.set_batch_status(batch, BatchStatus.RUNNING)
+    running = await ledger.batch(batch)
+    assert running.started_at is not None
+    assert running.finished_at is None
+
+    await ledger.set_batch_status(batch, "completed", summary={"removed": 5, "api_calls": 2})
+    await ledger.set_batch_status(batch, BatchStatus.RUNNING)  # a late duplicate signal
+    await ledger.set_batch_status(batch, BatchStatus.COMPLETED)
+    finished = await ledger.batch(batch)
+    assert finished.status == BatchStatus.COMPLETED
+    assert finished.started_at == running.started_at
+    assert finished.summary == {"removed": 5, "api_calls": 2}
+    assert finished.finished_at is not None
+    assert finished.finished_at >= finished.started_at
+
+    with pytest.raises(InvalidLedgerValue, match="'finished' is not a batch status"):
+        await ledger.set_batch_status(batch, "finished")
+    with pytest.raises(UnknownBatch, match="'nope'"):
+        await ledger.set_batch_status("nope", "running")
