@@ -1,9 +1,10 @@
 """``starter.py login``: the browser dance of Authorization Code with PKCE, end to end.
 
 A one-shot HTTP listener on ``127.0.0.1:redirect_port`` receives Spotify's redirect;
-the code is redeemed, the account is identified with ``GET /me``, and the tokens are
-stored encrypted. Only then does the browser hear that it may close the tab, so what
-it shows is the truth. No token, code or verifier is ever printed or logged.
+the code is redeemed, the account is identified with ``GET /me``, and the account and
+its tokens (encrypted) are stored in the ledger. Only then does the browser hear that
+it may close the tab, so what it shows is the truth. No token, code or verifier is
+ever printed or logged.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import httpx
 from pydantic import SecretStr
 
 from enforcer.config import Settings
+from enforcer.ledger import Ledger
+from enforcer.session import open_ledger, token_store
 from enforcer.spotify.auth import (
     OAuthClient,
     Pkce,
@@ -40,7 +43,7 @@ from enforcer.spotify.errors import (
     SpotifyHTTPError,
     TransientError,
 )
-from enforcer.tokenstore import FileTokenStore, TokenStore, check_account_id
+from enforcer.tokenstore import TokenStore, check_account_id
 
 log = logging.getLogger(__name__)
 
@@ -77,21 +80,59 @@ async def login(
     open_browser: bool,
     browser: Callable[[str], bool] = webbrowser.open,
     echo: Callable[[str], None] = print,
-    store: TokenStore | None = None,
+    ledger: Ledger | None = None,
     accounts_transport: httpx.AsyncBaseTransport | None = None,
     api_transport: httpx.AsyncBaseTransport | None = None,
     wait_for_browser: float = DEFAULT_LOGIN_TIMEOUT,
 ) -> str:
-    """Log in one Spotify account and store its tokens; returns its Spotify user ID.
+    """Log in one Spotify account and store it in the ledger; returns its Spotify user ID.
 
     ``browser`` opens a URL (``webbrowser.open`` unless a test acts as the browser);
     ``echo`` shows the person what to do; ``wait_for_browser`` is how many seconds
-    the redirect may take. The transports reach the accounts service and the Web API
-    (Spotify itself unless given).
+    the redirect may take. ``ledger`` is where the account and its tokens go (the one
+    the settings name unless given). The transports reach the accounts service and
+    the Web API (Spotify itself unless given).
     """
     if wait_for_browser <= 0:
         raise ValueError(f"wait_for_browser={wait_for_browser!r} must be a positive number")
-    store = store if store is not None else FileTokenStore.from_settings(settings)
+    if ledger is None:
+        # Opened before the browser dance, so a broken ledger fails before the person acts.
+        async with open_ledger(settings) as opened:
+            return await _login(
+                settings,
+                ledger=opened,
+                open_browser=open_browser,
+                browser=browser,
+                echo=echo,
+                accounts_transport=accounts_transport,
+                api_transport=api_transport,
+                wait_for_browser=wait_for_browser,
+            )
+    return await _login(
+        settings,
+        ledger=ledger,
+        open_browser=open_browser,
+        browser=browser,
+        echo=echo,
+        accounts_transport=accounts_transport,
+        api_transport=api_transport,
+        wait_for_browser=wait_for_browser,
+    )
+
+
+async def _login(
+    settings: Settings,
+    *,
+    ledger: Ledger,
+    open_browser: bool,
+    browser: Callable[[str], bool],
+    echo: Callable[[str], None],
+    accounts_transport: httpx.AsyncBaseTransport | None,
+    api_transport: httpx.AsyncBaseTransport | None,
+    wait_for_browser: float,
+) -> str:
+    # The key is read (or made) before the browser dance, so a bad one fails first.
+    store = token_store(ledger, settings)
     pkce = Pkce.generate()
     state = new_state()
     redirect_uri = settings.redirect_uri
@@ -127,6 +168,7 @@ async def login(
                 state=state,
                 pkce=pkce,
                 redirect_uri=redirect_uri,
+                ledger=ledger,
                 store=store,
                 accounts_transport=accounts_transport,
                 api_transport=api_transport,
@@ -154,11 +196,12 @@ async def _complete(
     state: str,
     pkce: Pkce,
     redirect_uri: str,
+    ledger: Ledger,
     store: TokenStore,
     accounts_transport: httpx.AsyncBaseTransport | None,
     api_transport: httpx.AsyncBaseTransport | None,
 ) -> str:
-    """From the redirect's parameters to stored tokens; returns the account ID."""
+    """From the redirect's parameters to a stored account and tokens; returns its ID."""
     # The state is checked first: an answer to someone else's request is not read.
     if not states_match(state, params.get("state")):
         raise StateMismatch(
@@ -179,17 +222,21 @@ async def _complete(
         settings.accounts_base_url, settings.spotify_client_id, transport=accounts_transport
     ) as oauth:
         tokens = await oauth.exchange_code(code, pkce.verifier, redirect_uri)
-    account_id = await _current_user_id(settings.api_base_url, tokens.access_token, api_transport)
+    account_id, display_name = await _current_user(
+        settings.api_base_url, tokens.access_token, api_transport
+    )
     missing = set(settings.scopes) - tokens.scopes
     if tokens.scope and missing:
         log.warning("Spotify granted fewer scopes than asked; missing: %s", sorted(missing))
+    await ledger.upsert_account(account_id, display_name)
     await store.save(account_id, tokens)
     return account_id
 
 
-async def _current_user_id(
+async def _current_user(
     api_base_url: str, access_token: SecretStr, transport: httpx.AsyncBaseTransport | None
-) -> str:
+) -> tuple[str, str | None]:
+    """The user's ID and display name (``GET /me``)."""
     endpoint = "GET /me"
     async with httpx.AsyncClient(base_url=api_base_url, transport=transport, timeout=15) as http:
         try:
@@ -207,10 +254,12 @@ async def _current_user_id(
         except ValueError:
             body = None
         user_id = body.get("id") if isinstance(body, dict) else None
+        display_name = body.get("display_name") if isinstance(body, dict) else None
         try:
-            return check_account_id(user_id)
+            account_id = check_account_id(user_id)
         except ValueError:
             raise TransientError(f"{endpoint} answered without a usable user id") from None
+        return account_id, display_name if isinstance(display_name, str) else None
     message = _api_error_message(response)
     if status >= 500:
         raise TransientError(f"{endpoint} answered {status}: {message}", status=status)

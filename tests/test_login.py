@@ -1,5 +1,6 @@
 """``starter.py login`` end to end: the sandbox's /authorize and /api/token, a real
-callback listener on 127.0.0.1, and a test acting as the person's browser."""
+callback listener on 127.0.0.1, a test acting as the person's browser, and the account
+and its tokens landing in a real SQLite ledger."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ from enforcer.login import (
     StateMismatch,
     login,
 )
+from enforcer.models import BlockedArtist
 from enforcer.sandbox import Sandbox
-from enforcer.tokenstore import FileTokenStore
+from enforcer.session import open_ledger, token_store
+from enforcer.spotify import TokenSet
 from tests.support.contract import ContractRecorder
 from tests.support.sandbox import sandbox_transport
 
@@ -41,6 +44,22 @@ def free_port() -> int:
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
+
+
+async def stored_accounts(settings: Settings) -> list[tuple[str, str | None]]:
+    """The accounts in the ledger, with their display names."""
+    async with open_ledger(settings) as ledger:
+        return [(a.account_id, a.display_name) for a in await ledger.accounts()]
+
+
+async def stored_tokens(settings: Settings, account_id: str) -> TokenSet:
+    async with open_ledger(settings) as ledger:
+        return await token_store(ledger, settings).load(account_id)
+
+
+def every_byte_under(directory: Path) -> bytes:
+    """The database file and its WAL and shared-memory files, and anything else there."""
+    return b"".join(path.read_bytes() for path in sorted(directory.rglob("*")) if path.is_file())
 
 
 @pytest.fixture
@@ -159,16 +178,14 @@ async def test_login_stores_encrypted_tokens_the_api_accepts(
     await browser.finished()
 
     assert account == sandbox_user
-    store = FileTokenStore.from_settings(settings)
-    assert await store.accounts() == [sandbox_user]
-    tokens = await store.load(sandbox_user)
+    assert await stored_accounts(settings) == [(sandbox_user, "Alice")]
+    tokens = await stored_tokens(settings, sandbox_user)
     answer = await me(transport, tokens.access_token.get_secret_value())
     assert answer.status_code == 200
     assert answer.json()["id"] == sandbox_user
     assert tokens.scopes >= set(settings.scopes)
 
-    record = store.path_of(sandbox_user)
-    on_disk = record.read_bytes()
+    on_disk = every_byte_under(settings.data_dir)
     secrets = [
         tokens.access_token.get_secret_value(),
         tokens.refresh_token.get_secret_value(),
@@ -177,7 +194,6 @@ async def test_login_stores_encrypted_tokens_the_api_accepts(
     for secret in secrets[:2]:
         assert secret.encode() not in on_disk
     assert mode(settings.token_key_file) == 0o600
-    assert mode(record) == 0o600
 
     page = browser.pages[0]
     assert page.status == 200
@@ -189,6 +205,36 @@ async def test_login_stores_encrypted_tokens_the_api_accepts(
     everything = caplog.text + printed.out + printed.err + page.text
     for secret in secrets:
         assert secret not in everything
+
+
+async def test_logging_in_again_replaces_the_tokens_and_keeps_the_blocklist(
+    settings: Settings, transport: httpx.AsyncBaseTransport, sandbox_user: str
+) -> None:
+    await run_login(settings, transport, browser := Browser(transport))
+    await browser.finished()
+    first = await stored_tokens(settings, sandbox_user)
+    band = BlockedArtist(artist_id="arBlockedBand000000000", name="Blocked Band")
+    async with open_ledger(settings) as ledger:
+        await ledger.add_to_blocklist(sandbox_user, [band], "id")
+
+    async with open_ledger(settings) as ledger:  # a ledger handed in is used, not reopened
+        again = Browser(transport)
+        await login(
+            settings,
+            open_browser=True,
+            browser=again,
+            ledger=ledger,
+            accounts_transport=transport,
+            api_transport=transport,
+            wait_for_browser=10,
+        )
+        await again.finished()
+        blocklist = [entry.artist_id for entry in await ledger.blocklist(sandbox_user)]
+
+    second = await stored_tokens(settings, sandbox_user)
+    assert second.refresh_token != first.refresh_token
+    assert blocklist == [band.artist_id]
+    assert await stored_accounts(settings) == [(sandbox_user, "Alice")]
 
 
 async def test_the_link_is_printed_when_no_browser_is_wanted(
@@ -232,7 +278,7 @@ async def test_a_redirect_with_another_state_stores_nothing(
         await run_login(settings, transport, browser)
     await browser.finished()
 
-    assert await FileTokenStore.from_settings(settings).accounts() == []
+    assert await stored_accounts(settings) == []
     assert browser.pages[0].status == 400
     assert "state does not match" in browser.pages[0].text
 
@@ -255,7 +301,7 @@ async def test_access_denied_in_the_browser_is_a_clear_error(
         await run_login(settings, transport, browser)
     await browser.finished()
 
-    assert await FileTokenStore.from_settings(settings).accounts() == []
+    assert await stored_accounts(settings) == []
     assert browser.pages[0].status == 403
     assert "Login cancelled" in browser.pages[0].text
 
@@ -274,7 +320,7 @@ async def test_no_redirect_in_time_is_a_clear_error(
             wait_for_browser=0.2,
         )
 
-    assert await FileTokenStore.from_settings(settings).accounts() == []
+    assert await stored_accounts(settings) == []
     with socket.create_server(("127.0.0.1", settings.redirect_port)):
         pass  # the listener is gone: the port is free again
 

@@ -1,9 +1,14 @@
-"""Tokens at rest: encrypted, one 0600 record per account, a key only the owner reads."""
+"""Tokens at rest: encrypted in the ledger, readable only with a key only the owner reads.
+
+The cipher and the key handling live in ``enforcer.tokenstore``; the records live in
+the ledger's accounts table (``LedgerTokenStore``), reached as the service does, through
+``enforcer.session`` on a real SQLite ledger in a temporary data directory.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import stat
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,15 +16,17 @@ import pytest
 from pydantic import SecretStr
 
 from enforcer.config import Settings
+from enforcer.ledger import Ledger
+from enforcer.session import open_ledger, token_store
 from enforcer.spotify.errors import LoginRequired
 from enforcer.spotify.tokens import TokenSet
 from enforcer.tokenstore import (
-    FileTokenStore,
     InvalidAccountId,
     NoStoredLogin,
     TokenCipher,
     TokenKeyError,
     UnreadableTokens,
+    check_account_id,
     load_or_create_key_file,
     token_cipher,
 )
@@ -41,107 +48,82 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+def every_byte_under(directory: Path) -> bytes:
+    """The database file and its WAL and shared-memory files, and anything else there."""
+    return b"".join(path.read_bytes() for path in sorted(directory.rglob("*")) if path.is_file())
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> FileTokenStore:
-    return FileTokenStore(tmp_path / "tokens", TokenCipher(TokenCipher.generate_key()))
+def settings(tmp_path: Path) -> Settings:
+    return Settings(spotify_client_id="client", data_dir=tmp_path / "data")
 
 
-async def test_saved_tokens_load_back_equal(store: FileTokenStore) -> None:
-    await store.save("alice", tokens())
-
-    loaded = await store.load("alice")
-
-    assert loaded == tokens()
-    assert loaded.expires_at.tzinfo is not None
+@pytest.fixture
+async def ledger(settings: Settings) -> AsyncIterator[Ledger]:
+    async with open_ledger(settings) as opened:
+        yield opened
 
 
-async def test_the_record_on_disk_holds_no_token_text_and_is_owner_only(
-    store: FileTokenStore,
-) -> None:
-    await store.save("alice", tokens())
-
-    record = store.path_of("alice")
-    assert ACCESS.encode() not in record.read_bytes()
-    assert REFRESH.encode() not in record.read_bytes()
-    assert mode(record) == 0o600
-    assert mode(store.directory) == 0o700
-    assert [p.name for p in store.directory.iterdir()] == [record.name]  # no leftovers
+@pytest.fixture
+def cipher() -> TokenCipher:
+    return TokenCipher(TokenCipher.generate_key())
 
 
-async def test_saving_again_replaces_the_login(store: FileTokenStore) -> None:
-    await store.save("alice", tokens())
-    await store.save("alice", tokens(access="newer-access"))
-
-    assert (await store.load("alice")).access_token.get_secret_value() == "newer-access"
+# --- the cipher ---------------------------------------------------------------------
 
 
-async def test_accounts_lists_every_stored_login(store: FileTokenStore) -> None:
-    assert await store.accounts() == []
+def test_a_record_round_trips_and_holds_no_token_text(cipher: TokenCipher) -> None:
+    record = cipher.encrypt("alice", tokens())
 
-    await asyncio.gather(
-        store.save("bob", tokens()),
-        store.save("alice", tokens()),
-        store.save("odd/name.with?chars%", tokens()),
-    )
-
-    assert await store.accounts() == ["alice", "bob", "odd/name.with?chars%"]
-    assert await store.load("odd/name.with?chars%") == tokens()
-    assert {p.parent for p in store.directory.iterdir()} == {store.directory}
+    assert ACCESS.encode() not in record
+    assert REFRESH.encode() not in record
+    assert cipher.decrypt("alice", record) == tokens()
 
 
-async def test_an_account_without_a_login_says_how_to_get_one(store: FileTokenStore) -> None:
-    message = r"no login for account 'carol': run `starter\.py login`"
-    with pytest.raises(NoStoredLogin, match=message):
-        await store.load("carol")
-    with pytest.raises(LoginRequired):  # the class the rest of the service catches
-        await store.load("carol")
+def test_expiry_survives_the_round_trip_exactly(cipher: TokenCipher) -> None:
+    moment = datetime.now(UTC) + timedelta(seconds=3599, microseconds=123456)
+    later = tokens().model_copy(update={"expires_at": moment})
+
+    assert cipher.decrypt("alice", cipher.encrypt("alice", later)).expires_at == moment
 
 
-@pytest.mark.parametrize("bad", ["", "two words", "tab\there", "x" * 257, "new\nline"])
-async def test_a_bad_account_id_is_refused_and_nothing_written(
-    store: FileTokenStore, bad: str
-) -> None:
-    with pytest.raises(InvalidAccountId, match="is not a Spotify user ID"):
-        await store.save(bad, tokens())
-
-    assert not store.directory.exists()
-
-
-async def test_another_key_cannot_read_the_record(store: FileTokenStore) -> None:
-    await store.save("alice", tokens())
-    other = FileTokenStore(store.directory, TokenCipher(TokenCipher.generate_key()))
+def test_another_key_cannot_read_a_record(cipher: TokenCipher) -> None:
+    other = TokenCipher(TokenCipher.generate_key())
 
     with pytest.raises(UnreadableTokens, match=r"'alice' cannot be read.*wrong key") as raised:
-        await other.load("alice")
-    assert isinstance(raised.value, LoginRequired)
+        other.decrypt("alice", cipher.encrypt("alice", tokens()))
+    assert isinstance(raised.value, LoginRequired)  # the class the service catches
 
 
-async def test_a_record_moved_to_another_account_is_refused(store: FileTokenStore) -> None:
-    await store.save("alice", tokens())
-    store.path_of("alice").rename(store.path_of("mallory"))
-
+def test_a_record_moved_to_another_account_is_refused(cipher: TokenCipher) -> None:
     with pytest.raises(UnreadableTokens, match="belongs to 'alice'"):
-        await store.load("mallory")
+        cipher.decrypt("mallory", cipher.encrypt("alice", tokens()))
 
 
-async def test_a_tampered_record_is_refused(store: FileTokenStore) -> None:
-    await store.save("alice", tokens())
-    record = store.path_of("alice")
-    data = bytearray(record.read_bytes())
-    data[40] ^= 1
-    record.write_bytes(bytes(data))
+def test_a_tampered_record_is_refused(cipher: TokenCipher) -> None:
+    record = bytearray(cipher.encrypt("alice", tokens()))
+    record[40] ^= 1
 
     with pytest.raises(UnreadableTokens):
-        await store.load("alice")
+        cipher.decrypt("alice", bytes(record))
 
 
-def test_nothing_secret_in_reprs(store: FileTokenStore) -> None:
+def test_nothing_secret_in_reprs() -> None:
     key = TokenCipher.generate_key()
 
     assert key.get_secret_value() not in repr(TokenCipher(key))
     assert ACCESS not in repr(tokens())
     assert REFRESH not in repr(tokens())
     assert ACCESS not in str(tokens().model_dump())
+
+
+@pytest.mark.parametrize("bad", ["", "two words", "tab\there", "x" * 257, "new\nline", None])
+def test_a_bad_account_id_is_named(bad: object) -> None:
+    with pytest.raises(InvalidAccountId, match="is not a Spotify user ID"):
+        check_account_id(bad)
+
+
+# --- the key ------------------------------------------------------------------------
 
 
 def test_the_key_file_is_created_owner_only_and_reused(tmp_path: Path) -> None:
@@ -151,6 +133,7 @@ def test_the_key_file_is_created_owner_only_and_reused(tmp_path: Path) -> None:
     second = load_or_create_key_file(path)
 
     assert mode(path) == 0o600
+    assert mode(path.parent) == 0o700
     assert first.get_secret_value() == second.get_secret_value()
     assert path.read_text() == first.get_secret_value()
 
@@ -176,32 +159,65 @@ def test_a_key_file_without_a_key_is_refused_without_showing_it(tmp_path: Path) 
     assert "passphrase" not in str(raised.value)
 
 
-async def test_the_key_from_the_environment_wins_and_no_key_file_is_made(
-    tmp_path: Path,
-) -> None:
+def test_the_key_from_the_environment_wins_and_no_key_file_is_made(tmp_path: Path) -> None:
     key = TokenCipher.generate_key()
     settings = Settings(spotify_client_id="client", data_dir=tmp_path, token_key=key)
-    store = FileTokenStore(tmp_path, token_cipher(settings))
+    record = token_cipher(settings).encrypt("alice", tokens())
+
+    assert not settings.token_key_file.exists()
+    assert TokenCipher(key).decrypt("alice", record) == tokens()
+
+
+# --- the records, in the ledger -----------------------------------------------------
+
+
+async def test_saved_tokens_load_back_equal_and_the_database_holds_no_token_text(
+    settings: Settings, ledger: Ledger
+) -> None:
+    store = token_store(ledger, settings)
 
     await store.save("alice", tokens())
 
-    assert not settings.token_key_file.exists()
-    assert await FileTokenStore(tmp_path, TokenCipher(key)).load("alice") == tokens()
-
-
-async def test_the_store_from_settings_uses_the_key_file(tmp_path: Path) -> None:
-    settings = Settings(spotify_client_id="client", data_dir=tmp_path / "data")
-
-    await FileTokenStore.from_settings(settings).save("alice", tokens())
-    reopened = FileTokenStore.from_settings(settings)
-
+    assert await store.load("alice") == tokens()
+    assert await store.accounts() == ["alice"]
+    on_disk = every_byte_under(settings.data_dir)
+    assert ACCESS.encode() not in on_disk
+    assert REFRESH.encode() not in on_disk
     assert mode(settings.token_key_file) == 0o600
-    assert await reopened.load("alice") == tokens()
-    assert await reopened.accounts() == ["alice"]
 
 
-async def test_expiry_survives_the_round_trip_exactly(store: FileTokenStore) -> None:
-    moment = datetime.now(UTC) + timedelta(seconds=3599, microseconds=123456)
-    await store.save("alice", tokens().model_copy(update={"expires_at": moment}))
+async def test_saving_again_replaces_the_login(settings: Settings, ledger: Ledger) -> None:
+    store = token_store(ledger, settings)
+    await store.save("alice", tokens())
+    await store.save("alice", tokens(access="newer-access"))
 
-    assert (await store.load("alice")).expires_at == moment
+    assert (await store.load("alice")).access_token.get_secret_value() == "newer-access"
+
+
+async def test_an_account_without_a_login_says_how_to_get_one(
+    settings: Settings, ledger: Ledger
+) -> None:
+    await ledger.upsert_account("carol", "Carol")  # known, but never logged in
+
+    with pytest.raises(
+        NoStoredLogin, match=r"no login for account 'carol': run `starter\.py login`"
+    ):
+        await token_store(ledger, settings).load("carol")
+    with pytest.raises(NoStoredLogin):
+        await token_store(ledger, settings).load("dave")
+
+
+async def test_the_login_survives_reopening_with_the_key_file(settings: Settings) -> None:
+    async with open_ledger(settings) as ledger:
+        await token_store(ledger, settings).save("alice", tokens())
+
+    async with open_ledger(settings) as reopened:
+        assert await token_store(reopened, settings).load("alice") == tokens()
+
+
+async def test_another_key_cannot_read_the_stored_login(settings: Settings, ledger: Ledger) -> None:
+    await token_store(ledger, settings).save("alice", tokens())
+    other_key = settings.model_copy(update={"token_key": TokenCipher.generate_key()})
+
+    with pytest.raises(UnreadableTokens, match="wrong key"):
+        await token_store(ledger, other_key).load("alice")

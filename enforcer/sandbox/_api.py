@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ._sandbox import Sandbox
 
 JSON = dict[str, Any]
+T = TypeVar("T")
 _LIBRARY_TYPES = frozenset(
     {"track", "album", "artist", "episode", "show", "audiobook", "user", "playlist"}
 )
@@ -197,6 +198,17 @@ def _playlist(call: Call) -> Playlist:
     return playlist
 
 
+def _catalog_entry(call: Call, parameter: str, catalog: dict[str, T]) -> T:
+    """The catalog object the path names: 400 for a malformed ID, 404 for an unknown one."""
+    ident = call.request.path_params[parameter]
+    if not is_base62_id(ident):
+        raise ApiError(400, "invalid id")
+    entry = catalog.get(ident)
+    if entry is None:
+        raise ApiError(404, "Resource not found")
+    return entry
+
+
 def _playlist_uris(values: Sequence[object], call: Call) -> list[SpotifyUri]:
     try:
         uris = [parse_uri(value, _PLAYLIST_ITEM_TYPES) for value in values]
@@ -250,6 +262,9 @@ class WebApi:
             ),
             Endpoint("POST /v1/playlists/{playlist_id}/tracks", self.add_items),
             Endpoint("DELETE /v1/playlists/{playlist_id}/tracks", self.remove_items),
+            # Single catalog reads: the batch GETs are gone for development-mode apps.
+            Endpoint("GET /v1/artists/{artist_id}", self.get_artist),
+            Endpoint("GET /v1/tracks/{track_id}", self.get_track),
         ]
         assert tuple(e.key for e in self.endpoints) == rules.ENDPOINTS
 
@@ -339,6 +354,16 @@ class WebApi:
 
     async def me(self, call: Call) -> Response:
         return JSONResponse(call.render.private_user(call.user))
+
+    # -- catalog
+
+    async def get_artist(self, call: Call) -> Response:
+        artist = _catalog_entry(call, "artist_id", call.state.catalog.artists)
+        return JSONResponse(call.render.artist_full(artist))
+
+    async def get_track(self, call: Call) -> Response:
+        track = _catalog_entry(call, "track_id", call.state.catalog.tracks)
+        return JSONResponse(call.render.track_full(track))
 
     # -- liked songs (current reads, legacy writes)
 

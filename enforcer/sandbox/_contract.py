@@ -44,6 +44,8 @@ ENDPOINTS: tuple[str, ...] = (
     "GET /v1/playlists/{playlist_id}/tracks",
     "POST /v1/playlists/{playlist_id}/tracks",
     "DELETE /v1/playlists/{playlist_id}/tracks",
+    "GET /v1/artists/{artist_id}",
+    "GET /v1/tracks/{track_id}",
 )
 
 # Closed to development-mode apps since the February 2026 migration.

@@ -43,6 +43,9 @@ PLAYLIST_ITEMS: Final = Endpoint(
     ("playlist-read-private", "playlist-read-collaborative"),
 )
 FOLLOWED_ARTISTS: Final = Endpoint("GET", "/me/following", ("user-follow-read",))
+# Catalog reads, one object a call: the batch GETs are gone for development-mode apps.
+ARTIST: Final = Endpoint("GET", "/artists/{artist_id}")
+TRACK: Final = Endpoint("GET", "/tracks/{track_id}")
 
 _LIBRARY_MODIFY: Final = ("user-library-modify", "user-follow-modify")
 LIBRARY_SAVE: Final = Endpoint("PUT", "/me/library", _LIBRARY_MODIFY)

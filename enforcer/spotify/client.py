@@ -36,7 +36,13 @@ from enforcer.spotify._generations import (
 )
 from enforcer.spotify._http import CallCounts, QueryParams, Sender
 from enforcer.spotify.errors import BadRequest, SpotifyError, TransientError
-from enforcer.spotify.ids import Kind, parse_playlist_id, parse_track_id, parse_uri
+from enforcer.spotify.ids import (
+    Kind,
+    parse_artist_id,
+    parse_playlist_id,
+    parse_track_id,
+    parse_uri,
+)
 from enforcer.spotify.limits import (
     FOLLOWED_ARTISTS_PAGE,
     LEGACY_ALBUMS_PER_CALL,
@@ -59,6 +65,7 @@ from enforcer.spotify.models import (
     PlaylistItem,
     SavedAlbum,
     SavedTrack,
+    Track,
     UserProfile,
 )
 from enforcer.spotify.tokens import AccessTokenProvider
@@ -173,6 +180,24 @@ class SpotifyClient:
         path = {"playlist_id": parse_playlist_id(playlist_id)}
         data = await self._sender.request(api.PLAYLIST, path=path)
         return _parse(Playlist, data, self._sender.key(api.PLAYLIST))
+
+    @uses(api.ARTIST)
+    async def artist(self, artist_id: str) -> Artist:
+        """One artist, given by ID, URI or link: proof that it exists, and its name.
+
+        A malformed value raises ``InvalidIdentifier`` before anything is sent; an
+        artist Spotify does not know raises ``NotFound``.
+        """
+        path = {"artist_id": parse_artist_id(artist_id)}
+        data = await self._sender.request(api.ARTIST, path=path)
+        return _parse(Artist, data, self._sender.key(api.ARTIST))
+
+    @uses(api.TRACK)
+    async def track(self, track_id: str) -> Track:
+        """One track, given by ID, URI or link (``InvalidIdentifier``, ``NotFound`` as above)."""
+        path = {"track_id": parse_track_id(track_id)}
+        data = await self._sender.request(api.TRACK, path=path)
+        return _parse(Track, data, self._sender.key(api.TRACK))
 
     @uses(api.LIKED_SONGS)
     async def liked_songs_page(self, offset: int = 0) -> Page[SavedTrack]:

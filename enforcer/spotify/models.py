@@ -111,7 +111,8 @@ class Playlist(SpotifyModel):
     collaborative: bool = False
     public: bool | None = None
     snapshot_id: str
-    total_items: int
+    total_items: int | None = None
+    """None when Spotify leaves the items out (a playlist someone else owns)."""
 
     @model_validator(mode="before")
     @classmethod

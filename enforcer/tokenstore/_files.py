@@ -1,5 +1,5 @@
-"""Small files that only their owner may read, written so that a reader never sees
-half of one."""
+"""Small files that only their owner may read (the token key), created so that a
+reader never sees half of one."""
 
 from __future__ import annotations
 
@@ -39,17 +39,6 @@ def _write_temporary(directory: Path, data: bytes) -> Path:
             os.unlink(name)
         raise
     return Path(name)
-
-
-def write_private_file(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically with ``data``, mode 0600."""
-    temporary = _write_temporary(path.parent, data)
-    try:
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
 
 
 def create_private_file(path: Path, data: bytes) -> bool:

@@ -30,7 +30,7 @@ from enforcer.spotify import (
 from tests.support.contract import ContractRecorder, SpotifyContract
 from tests.support.sandbox import SANDBOX_BASE_URL, sandbox_transport
 
-# The endpoints this project implements (issue A), by the spec's operationId.
+# The endpoints this project implements (issues A and B), by the spec's operationId.
 IMPLEMENTED_OPERATIONS: Final = frozenset(
     {
         "get-current-users-profile",  # GET /me
@@ -57,6 +57,8 @@ IMPLEMENTED_OPERATIONS: Final = frozenset(
         "get-playlists-tracks",  # GET /playlists/{id}/tracks (legacy)
         "add-tracks-to-playlist",  # POST /playlists/{id}/tracks (legacy)
         "remove-tracks-playlist",  # DELETE /playlists/{id}/tracks (legacy)
+        "get-an-artist",  # GET /artists/{id}
+        "get-track",  # GET /tracks/{id}
     }
 )
 
@@ -80,6 +82,8 @@ ALICE_MIX = "plAliceMix000000000000"
 ROAD_TRIP = "plRoadTrip000000000000"
 BOBS_PICKS = "plBobsPicks00000000000"
 UNKNOWN_PLAYLIST = "plNobodyHasThis0000000"
+UNKNOWN_ARTIST = "arNobodyKnowsThem00000"
+UNKNOWN_TRACK = "trNobodyKnowsThis00000"
 ANTHEM_URI = f"spotify:track:{BLOCKED_ANTHEM}"
 HITS_URI = f"spotify:album:{BLOCKED_HITS}"
 BAND_URI = f"spotify:artist:{BLOCKED_BAND}"
@@ -135,8 +139,12 @@ async def _drive_reads(client: SpotifyClient) -> None:
     mix = await client.playlist(ALICE_MIX)
     mix_items = await client.all_playlist_items(ALICE_MIX)
     artists = await client.all_followed_artists()
+    band = await client.artist(BAND_URI)
+    anthem = await client.track(f"https://open.spotify.com/track/{BLOCKED_ANTHEM}")
 
     assert me.id == "alice"
+    assert (band.id, band.name) == (BLOCKED_BAND, "Blocked Band")
+    assert (anthem.id, anthem.artists[0].id) == (BLOCKED_ANTHEM, BLOCKED_BAND)
     assert len(liked) == 4
     assert {album.album.id for album in albums} >= {BLOCKED_HITS}
     assert {playlist.id for playlist in playlists} == {ALICE_MIX, ROAD_TRIP, BOBS_PICKS}
@@ -231,11 +239,17 @@ async def test_error_answers_match_spotifys_error_schemas(
     too_many = ",".join(f"spotify:track:{GOOD_MORNING}" for _ in range(41))
     over_limit = await sandbox_http.put("/v1/me/library", params={"uris": too_many})
     no_token = await sandbox_http.get("/v1/me", headers={"Authorization": "Bearer not-a-token"})
+    malformed_artist = await sandbox_http.get("/v1/artists/not-an-id")
+    malformed_track = await sandbox_http.get("/v1/tracks/not-an-id")
     async with contract_client(sandbox, contract_recorder, sandbox_user) as client:
         with pytest.raises(Forbidden):
             await client.remove_playlist_items(BOBS_PICKS, [ANTHEM_URI])
         with pytest.raises(NotFound):
             await client.playlist(UNKNOWN_PLAYLIST)
+        with pytest.raises(NotFound):
+            await client.artist(UNKNOWN_ARTIST)
+        with pytest.raises(NotFound):
+            await client.track(UNKNOWN_TRACK)
         sandbox.settings.rate_limit_budget = 1
         sandbox.settings.rate_limit_retry_after = 7
         with contextlib.suppress(RateLimited):
@@ -245,12 +259,18 @@ async def test_error_answers_match_spotifys_error_schemas(
 
     assert over_limit.status_code == 400
     assert no_token.status_code == 401
+    assert malformed_artist.json() == {"error": {"status": 400, "message": "invalid id"}}
+    assert malformed_track.json() == {"error": {"status": 400, "message": "invalid id"}}
     assert limited.value.retry_after == 7
     assert {
         ("save-library-items", 400),
         ("get-current-users-profile", 401),
         ("remove-items-playlist", 403),
         ("get-playlist", 404),
+        ("get-an-artist", 400),
+        ("get-an-artist", 404),
+        ("get-track", 400),
+        ("get-track", 404),
         ("get-current-users-profile", 429),
     } <= contract_recorder.seen
     assert contract_recorder.violations == []

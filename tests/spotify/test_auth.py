@@ -18,8 +18,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from enforcer.config import REQUIRED_SCOPES
+from enforcer.config import REQUIRED_SCOPES, Settings
+from enforcer.ledger import LedgerTokenStore
 from enforcer.sandbox import DEFAULT_CLIENT_ID, Sandbox
+from enforcer.session import open_ledger
 from enforcer.spotify.auth import (
     OAuthClient,
     Pkce,
@@ -31,7 +33,7 @@ from enforcer.spotify.auth import (
 )
 from enforcer.spotify.errors import BadRequest, LoginRequired, TransientError
 from enforcer.spotify.tokens import TokenSet
-from enforcer.tokenstore import FileTokenStore, NoStoredLogin, TokenCipher
+from enforcer.tokenstore import NoStoredLogin, TokenCipher, TokenStore
 from tests.support.contract import ContractRecorder
 from tests.support.sandbox import sandbox_transport
 
@@ -191,8 +193,11 @@ async def oauth(transport: CountingTransport, clock: FakeClock) -> AsyncIterator
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> FileTokenStore:
-    return FileTokenStore(tmp_path / "tokens", TokenCipher(TokenCipher.generate_key()))
+async def store(tmp_path: Path) -> AsyncIterator[TokenStore]:
+    """The token store the service uses: encrypted records in a SQLite ledger."""
+    settings = Settings(spotify_client_id=DEFAULT_CLIENT_ID, data_dir=tmp_path / "data")
+    async with open_ledger(settings) as ledger:
+        yield LedgerTokenStore(ledger, TokenCipher(TokenCipher.generate_key()))
 
 
 def issued(sandbox: Sandbox, user: str, clock: FakeClock) -> TokenSet:
@@ -343,7 +348,7 @@ async def manager_for(
     user: str,
     *,
     oauth: OAuthClient,
-    store: FileTokenStore,
+    store: TokenStore,
     clock: FakeClock,
 ) -> TokenManager:
     await store.save(user, issued(sandbox, user, clock))
@@ -353,7 +358,7 @@ async def manager_for(
 async def test_the_token_is_refreshed_a_minute_ahead_of_expiry(
     oauth: OAuthClient,
     transport: CountingTransport,
-    store: FileTokenStore,
+    store: TokenStore,
     sandbox: Sandbox,
     sandbox_user: str,
     clock: FakeClock,
@@ -380,7 +385,7 @@ async def test_the_token_is_refreshed_a_minute_ahead_of_expiry(
 async def test_concurrent_rejections_cause_one_refresh(
     oauth: OAuthClient,
     transport: CountingTransport,
-    store: FileTokenStore,
+    store: TokenStore,
     sandbox: Sandbox,
     sandbox_user: str,
     clock: FakeClock,
@@ -403,7 +408,7 @@ async def test_concurrent_rejections_cause_one_refresh(
 async def test_a_new_token_that_is_rejected_too_is_refreshed_once_more(
     oauth: OAuthClient,
     transport: CountingTransport,
-    store: FileTokenStore,
+    store: TokenStore,
     sandbox: Sandbox,
     sandbox_user: str,
     clock: FakeClock,
@@ -419,7 +424,7 @@ async def test_a_new_token_that_is_rejected_too_is_refreshed_once_more(
 
 async def test_refreshing_keeps_the_refresh_token_when_none_comes_back(
     oauth: OAuthClient,
-    store: FileTokenStore,
+    store: TokenStore,
     sandbox: Sandbox,
     sandbox_user: str,
     clock: FakeClock,
@@ -435,7 +440,7 @@ async def test_refreshing_keeps_the_refresh_token_when_none_comes_back(
 
 async def test_a_revoked_login_raises_login_required_and_keeps_the_stored_tokens(
     oauth: OAuthClient,
-    store: FileTokenStore,
+    store: TokenStore,
     sandbox: Sandbox,
     sandbox_user: str,
     clock: FakeClock,
@@ -454,7 +459,7 @@ async def test_a_revoked_login_raises_login_required_and_keeps_the_stored_tokens
 async def test_a_login_refreshed_by_another_process_is_adopted_without_a_refresh(
     oauth: OAuthClient,
     transport: CountingTransport,
-    store: FileTokenStore,
+    store: TokenStore,
     sandbox: Sandbox,
     sandbox_user: str,
     clock: FakeClock,
@@ -471,14 +476,14 @@ async def test_a_login_refreshed_by_another_process_is_adopted_without_a_refresh
 
 
 async def test_an_account_without_a_stored_login_is_named(
-    oauth: OAuthClient, store: FileTokenStore
+    oauth: OAuthClient, store: TokenStore
 ) -> None:
     with pytest.raises(NoStoredLogin, match="no login for account 'nobody'"):
         await TokenManager.from_store("nobody", oauth=oauth, store=store)
 
 
 def test_nothing_secret_in_the_reprs(
-    sandbox: Sandbox, sandbox_user: str, clock: FakeClock, store: FileTokenStore
+    sandbox: Sandbox, sandbox_user: str, clock: FakeClock, store: TokenStore
 ) -> None:
     tokens = issued(sandbox, sandbox_user, clock)
     oauth = OAuthClient(ACCOUNTS, DEFAULT_CLIENT_ID)
