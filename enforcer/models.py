@@ -233,3 +233,41 @@ class PlanRequest(DomainModel):
 class PlanResult(DomainModel):
     plan_id: str
     counts: PlanCounts
+
+
+class LibrarySection(StrEnum):
+    """A listing the planning scan reads whole; playlist items are read per playlist."""
+
+    LIKED_SONGS = "liked_songs"
+    SAVED_ALBUMS = "saved_albums"
+    FOLLOWED_ARTISTS = "followed_artists"
+    PLAYLISTS = "playlists"
+
+
+class ScanSectionRequest(DomainModel):
+    scan_id: str
+    account_id: str
+    section: LibrarySection
+
+
+class ScanPlaylistItemsRequest(DomainModel):
+    """Read the items of the scanned playlists ``first`` to ``stop`` (exclusive)."""
+
+    scan_id: str
+    account_id: str
+    options: PlanOptions
+    first: int
+    stop: int
+
+
+class ScanProgress(DomainModel):
+    """What one scan activity read: pages stored in the ledger and items in them."""
+
+    pages: int
+    items: int
+
+
+class BuildPlanRequest(DomainModel):
+    scan_id: str
+    account_id: str
+    options: PlanOptions

@@ -1,0 +1,202 @@
+"""Planning as a durable workflow: the whole library read through the sandbox, the plan
+in the ledger, only IDs and counts in Temporal."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ActivityError
+
+from enforcer.config import Settings
+from enforcer.ledger import Ledger, ledger_url
+from enforcer.library import read_library
+from enforcer.models import (
+    BlockedArtist,
+    EntityType,
+    PlanOptions,
+    PlanRequest,
+    PlanResult,
+    Policy,
+)
+from enforcer.planner import make_plan
+from enforcer.sandbox import Sandbox, generate_library
+from enforcer.session import spotify_client, token_store
+from enforcer.spotify.auth import utc_now
+from enforcer.spotify.tokens import TokenSet
+from tests.support.contract import ContractRecorder
+from tests.support.sandbox import sandbox_transport
+from worker import build_worker
+from workflows.planning import PlanningWorkflow, planning_workflow_id
+
+USER = "user"
+SANDBOX_API = "http://127.0.0.1:8787/v1"
+SANDBOX_ACCOUNTS = "http://127.0.0.1:8787"
+
+
+def settings_for(
+    data_dir: Path, api: str = SANDBOX_API, accounts: str = SANDBOX_ACCOUNTS
+) -> Settings:
+    return Settings(
+        spotify_client_id="blocklist-enforcer-tests",
+        api_base_url=api,
+        accounts_base_url=accounts,
+        data_dir=data_dir,
+        token_key=Fernet.generate_key().decode(),
+    )
+
+
+async def log_in(ledger: Ledger, settings: Settings, sandbox_tokens: dict[str, str]) -> None:
+    """What `starter.py login` leaves behind: the account and its tokens, encrypted."""
+    await ledger.upsert_account(USER, "Generated User")
+    await token_store(ledger, settings).save(
+        USER,
+        TokenSet(
+            access_token=SecretStr(sandbox_tokens["access_token"]),
+            refresh_token=SecretStr(sandbox_tokens["refresh_token"]),
+            expires_at=utc_now() + timedelta(seconds=int(sandbox_tokens["expires_in"])),
+            scope=sandbox_tokens["scope"],
+        ),
+    )
+
+
+World = tuple[Sandbox, Settings, Ledger, httpx.AsyncBaseTransport, list[BlockedArtist]]
+
+
+@asynccontextmanager
+async def world(
+    tmp_path: Path, recorder: ContractRecorder, *, liked_songs: int, playlists: int
+) -> AsyncIterator[World]:
+    """A sandbox with a generated library, a logged-in account and five blocked artists."""
+    library = generate_library(seed=7, liked_songs=liked_songs, playlists=playlists, user_id=USER)
+    sandbox = Sandbox()
+    sandbox.load_fixture(library)
+    settings = settings_for(tmp_path)
+    transport = sandbox_transport(sandbox, recorder)
+    ledger = await Ledger.open(ledger_url(settings))
+    try:
+        await log_in(ledger, settings, sandbox.issue_tokens(USER))
+        artists = library["catalog"]["artists"][:5]
+        blocked = [BlockedArtist(artist_id=a["id"], name=a["name"]) for a in artists]
+        await ledger.add_to_blocklist(USER, blocked, source="id")
+        yield sandbox, settings, ledger, transport, blocked
+    finally:
+        await ledger.close()
+
+
+@pytest.fixture
+async def big_world(tmp_path: Path, contract_recorder: ContractRecorder) -> AsyncIterator[World]:
+    async with world(tmp_path, contract_recorder, liked_songs=50_000, playlists=500) as made:
+        yield made
+
+
+@pytest.fixture
+async def small_world(tmp_path: Path, contract_recorder: ContractRecorder) -> AsyncIterator[World]:
+    async with world(tmp_path, contract_recorder, liked_songs=500, playlists=5) as made:
+        yield made
+
+
+async def test_a_50000_song_library_is_planned_whole_and_only_counts_cross_temporal(
+    temporal_client: Client,
+    task_queue: str,
+    big_world: World,
+) -> None:
+    sandbox, settings, ledger, transport, blocked = big_world
+    request = PlanRequest(account_id=USER, options=PlanOptions(policy=Policy.FEATURED))
+
+    async with build_worker(
+        temporal_client, settings, ledger, task_queue=task_queue, transport=transport
+    ):
+        handle = await temporal_client.start_workflow(
+            PlanningWorkflow.run,
+            request,
+            id=f"{planning_workflow_id(USER)}/{uuid.uuid4().hex}",
+            task_queue=task_queue,
+        )
+        result: PlanResult = await handle.result()
+
+    # Every page was read: the counts are the sandbox's own.
+    state = sandbox.dump_user(USER)
+    owned = [p for p in state["playlists"] if isinstance(p, dict)]
+    assert result.counts.scanned[EntityType.LIKED_SONG] == 50_000
+    assert result.counts.scanned[EntityType.SAVED_ALBUM] == len(state["saved_albums"])
+    assert result.counts.scanned[EntityType.FOLLOWED_ARTIST] == len(state["followed_artists"])
+    assert result.counts.playlists_read == len(owned)
+    assert result.counts.scanned[EntityType.PLAYLIST_ITEM] == sum(len(p["items"]) for p in owned)
+
+    # The durable scan plans exactly what a plain read of the library plans.
+    async with spotify_client(settings, ledger, USER, transport=transport) as client:
+        library = await read_library(client, USER, request.options)
+    expected = make_plan(library, blocked, await ledger.protect_list(USER), request.options)
+    assert result.plan_id == expected.id
+    assert await ledger.load_plan(result.plan_id) == expected
+
+    # Only references crossed Temporal: no event of the history carries the library.
+    history = await handle.fetch_history()
+    assert max(event.ByteSize() for event in history.events) < 16 * 1024
+
+
+async def test_planning_twice_at_once_joins_the_running_planning(
+    temporal_client: Client,
+    task_queue: str,
+    small_world: World,
+) -> None:
+    sandbox, settings, ledger, transport, _ = small_world
+    request = PlanRequest(account_id=USER)
+    workflow_id = f"{planning_workflow_id(USER)}/{uuid.uuid4().hex}"
+    async with build_worker(
+        temporal_client, settings, ledger, task_queue=task_queue, transport=transport
+    ):
+        first, second = [
+            await temporal_client.start_workflow(
+                PlanningWorkflow.run,
+                request,
+                id=workflow_id,
+                task_queue=task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+            for _ in range(2)
+        ]
+        assert first.result_run_id == second.result_run_id
+        assert (await first.result()) == (await second.result())
+    # One planning ran: Liked Songs were read once, 50 a page.
+    assert sandbox.counters.calls["GET /v1/me/tracks"] == 500 // 50
+
+
+async def test_an_empty_blocklist_fails_the_planning_with_a_clear_reason(
+    temporal_client: Client, task_queue: str, tmp_path: Path, contract_recorder: ContractRecorder
+) -> None:
+    sandbox = Sandbox()
+    sandbox.load_fixture(generate_library(seed=1, liked_songs=10, playlists=1, user_id=USER))
+    settings = settings_for(tmp_path)
+    async with await Ledger.open(ledger_url(settings)) as ledger:
+        await log_in(ledger, settings, sandbox.issue_tokens(USER))
+        async with build_worker(
+            temporal_client,
+            settings,
+            ledger,
+            task_queue=task_queue,
+            transport=sandbox_transport(sandbox, contract_recorder),
+        ):
+            with pytest.raises(WorkflowFailureError) as failure:
+                await temporal_client.execute_workflow(
+                    PlanningWorkflow.run,
+                    PlanRequest(account_id=USER),
+                    id=f"{planning_workflow_id(USER)}/{uuid.uuid4().hex}",
+                    task_queue=task_queue,
+                )
+        refusal = failure.value.cause
+        assert isinstance(refusal, ActivityError)
+        assert "the blocklist of 'user' is empty" in str(refusal.cause)
+        # Refused before a single page of the library was read.
+        assert sandbox.counters.calls.get("GET /v1/me/tracks", 0) == 0
+        assert await ledger.plans(USER) == []

@@ -1,0 +1,51 @@
+"""How the starter and the worker reach Temporal: its standard environment settings.
+
+``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, TLS and profiles are read the way every
+Temporal tool reads them (``temporalio.envconfig``), so one configuration serves the
+CLI, the Web UI and this project alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import timedelta
+from typing import Final
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+from temporalio.service import RPCError
+
+DEFAULT_TASK_QUEUE: Final = "blocklist-enforcer"
+
+
+def configured_task_queue() -> str:
+    """The queue of the workflows and of the activities that read and plan.
+
+    ``ENFORCER_TASK_QUEUE`` lets several deployments (or test runs) share a namespace.
+    """
+    return os.environ.get("ENFORCER_TASK_QUEUE") or DEFAULT_TASK_QUEUE
+
+
+CONNECT_TIMEOUT: Final = timedelta(seconds=5)
+DEFAULT_ADDRESS: Final = "localhost:7233"
+
+
+class TemporalUnreachable(ConnectionError):
+    """The Temporal server did not answer: nothing was started."""
+
+
+async def connect_temporal() -> Client:
+    """A client for the server the environment names, failing within seconds if none."""
+    config = ClientConfig.load_client_connect_config()
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    address = config["target_host"]
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT.total_seconds()):
+            return await Client.connect(**config, data_converter=pydantic_data_converter)
+    except (RPCError, RuntimeError, TimeoutError) as error:
+        raise TemporalUnreachable(
+            f"cannot reach the Temporal server at {address}: {error}. Start one (`make demo` "
+            "or `temporal server start-dev`) or set TEMPORAL_ADDRESS."
+        ) from error

@@ -1,0 +1,134 @@
+"""PlanningWorkflow: read the whole library durably, then write the dry run to the ledger.
+
+It reads as a person would expect a careful tool to: every listing to its last page,
+the playlists that may be edited entry by entry, then one plan. It carries only IDs
+and counts; the library's pages and the plan's actions live in the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities._spotify_calls import NON_RETRYABLE_ERROR_TYPES
+    from activities.library import LibraryActivities
+    from enforcer.models import (
+        BuildPlanRequest,
+        LibrarySection,
+        PlanRequest,
+        PlanResult,
+        ScanPlaylistItemsRequest,
+        ScanProgress,
+        ScanSectionRequest,
+    )
+
+PLAYLISTS_PER_ACTIVITY = 100
+"""Playlists one scan activity reads; a few such activities run side by side."""
+
+# Spotify's 429s arrive as errors with their own exact delay (next_retry_delay); the
+# backoff below is for 5xx and timeouts. No attempt limit: a daily quota is a wait of
+# hours, bounded by the schedule-to-close timeout instead.
+SPOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
+)
+# A scan heartbeats after every page: a worker that dies is noticed within seconds
+# and the next attempt resumes from the last page stored.
+SCAN_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+
+
+def planning_workflow_id(account_id: str) -> str:
+    """One planning at a time per account: a second start joins the running one."""
+    return f"plan/{account_id}"
+
+
+@workflow.defn
+class PlanningWorkflow:
+    def __init__(self) -> None:
+        self._stage = "starting"
+        self._playlist_count = 0
+
+    @workflow.run
+    async def run(self, request: PlanRequest) -> PlanResult:
+        scan_id = f"{workflow.info().workflow_id}/{workflow.info().run_id}"
+        await workflow.execute_activity_method(
+            LibraryActivities.check_inputs,
+            request,
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=SPOTIFY_RETRY,
+        )
+        self._show("reading liked songs, albums, artists and playlists")
+        await asyncio.gather(
+            *(self._scan_section(scan_id, request, section) for section in LibrarySection)
+        )
+        playlists = self._playlist_count
+        self._show(f"reading the entries of {playlists} playlists")
+        await asyncio.gather(
+            *(
+                self._scan_playlists(scan_id, request, first, first + PLAYLISTS_PER_ACTIVITY)
+                for first in range(0, playlists, PLAYLISTS_PER_ACTIVITY)
+            )
+        )
+        self._show("matching the library against the blocklist")
+        result = await workflow.execute_activity_method(
+            LibraryActivities.build_plan,
+            BuildPlanRequest(
+                scan_id=scan_id, account_id=request.account_id, options=request.options
+            ),
+            start_to_close_timeout=timedelta(minutes=10),
+            retry_policy=SPOTIFY_RETRY,
+        )
+        await workflow.execute_activity_method(
+            LibraryActivities.discard_scan,
+            scan_id,
+            start_to_close_timeout=timedelta(minutes=5),
+        )
+        self._show(f"plan {result.plan_id} is ready")
+        return result
+
+    @workflow.query
+    def stage(self) -> str:
+        return self._stage
+
+    async def _scan_section(
+        self, scan_id: str, request: PlanRequest, section: LibrarySection
+    ) -> None:
+        progress = await workflow.execute_activity_method(
+            LibraryActivities.scan_section,
+            ScanSectionRequest(scan_id=scan_id, account_id=request.account_id, section=section),
+            start_to_close_timeout=timedelta(minutes=30),
+            schedule_to_close_timeout=timedelta(days=2),
+            heartbeat_timeout=SCAN_HEARTBEAT_TIMEOUT,
+            retry_policy=SPOTIFY_RETRY,
+        )
+        if section is LibrarySection.PLAYLISTS:
+            self._playlist_count = progress.items
+
+    async def _scan_playlists(
+        self, scan_id: str, request: PlanRequest, first: int, stop: int
+    ) -> ScanProgress:
+        return await workflow.execute_activity_method(
+            LibraryActivities.scan_playlist_items,
+            ScanPlaylistItemsRequest(
+                scan_id=scan_id,
+                account_id=request.account_id,
+                options=request.options,
+                first=first,
+                stop=stop,
+            ),
+            start_to_close_timeout=timedelta(minutes=30),
+            schedule_to_close_timeout=timedelta(days=2),
+            heartbeat_timeout=SCAN_HEARTBEAT_TIMEOUT,
+            retry_policy=SPOTIFY_RETRY,
+        )
+
+    def _show(self, stage: str) -> None:
+        """What the Web UI and the ``stage`` query show."""
+        self._stage = stage
+        workflow.set_current_details(stage)
