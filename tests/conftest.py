@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.support.contract",
     "tests.support.sandbox",
     "tests.support.ledger",
+    "tests.support.cli",
 ]

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from enforcer.models import (
         BuildPlanRequest,
         LibrarySection,
+        PlanOptions,
         PlanRequest,
         PlanResult,
         ScanPlaylistItemsRequest,
@@ -43,9 +44,10 @@ SPOTIFY_RETRY = RetryPolicy(
 SCAN_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 
 
-def planning_workflow_id(account_id: str) -> str:
-    """One planning at a time per account: a second start joins the running one."""
-    return f"plan/{account_id}"
+def planning_workflow_id(account_id: str, options: PlanOptions) -> str:
+    """One planning at a time per account and options: a second start joins it."""
+    scope = "+collaborative" if options.include_collaborative else ""
+    return f"plan/{account_id}/{options.policy}{scope}"
 
 
 @workflow.defn

@@ -119,7 +119,7 @@ async def test_a_50000_song_library_is_planned_whole_and_only_counts_cross_tempo
         handle = await temporal_client.start_workflow(
             PlanningWorkflow.run,
             request,
-            id=f"{planning_workflow_id(USER)}/{uuid.uuid4().hex}",
+            id=f"{planning_workflow_id(USER, request.options)}/{uuid.uuid4().hex}",
             task_queue=task_queue,
         )
         result: PlanResult = await handle.result()
@@ -152,7 +152,7 @@ async def test_planning_twice_at_once_joins_the_running_planning(
 ) -> None:
     sandbox, settings, ledger, transport, _ = small_world
     request = PlanRequest(account_id=USER)
-    workflow_id = f"{planning_workflow_id(USER)}/{uuid.uuid4().hex}"
+    workflow_id = f"{planning_workflow_id(USER, request.options)}/{uuid.uuid4().hex}"
     async with build_worker(
         temporal_client, settings, ledger, task_queue=task_queue, transport=transport
     ):
@@ -191,7 +191,7 @@ async def test_an_empty_blocklist_fails_the_planning_with_a_clear_reason(
                 await temporal_client.execute_workflow(
                     PlanningWorkflow.run,
                     PlanRequest(account_id=USER),
-                    id=f"{planning_workflow_id(USER)}/{uuid.uuid4().hex}",
+                    id=f"{planning_workflow_id(USER, PlanOptions())}/{uuid.uuid4().hex}",
                     task_queue=task_queue,
                 )
         refusal = failure.value.cause

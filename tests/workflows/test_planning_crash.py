@@ -26,7 +26,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from enforcer.ledger import Ledger, ledger_url
-from enforcer.models import BlockedArtist, EntityType, PlanRequest
+from enforcer.models import BlockedArtist, EntityType, PlanOptions, PlanRequest
 from enforcer.sandbox import generate_library
 from tests.workflows.test_planning import USER, log_in, settings_for
 from workflows.planning import PlanningWorkflow, planning_workflow_id
@@ -128,7 +128,7 @@ async def test_a_worker_killed_mid_scan_is_resumed_from_its_heartbeat_cursor(
         handle = await temporal_client.start_workflow(
             PlanningWorkflow.run,
             PlanRequest(account_id=USER),
-            id=f"{planning_workflow_id(USER)}/{uuid.uuid4().hex}",
+            id=f"{planning_workflow_id(USER, PlanOptions())}/{uuid.uuid4().hex}",
             task_queue=task_queue,
         )
         with process(worker_args, env, tmp_path / "worker-1.log") as first:

@@ -1,0 +1,89 @@
+"""Running a command: its errors, its account, and how it reaches Spotify.
+
+``run`` turns a person's error into a message on stderr and exit code 1, never a
+traceback or a secret; ``account_session`` gives a command its settings, ledger,
+account and a Spotify client for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, NoReturn
+
+import httpx
+import typer
+from pydantic import ValidationError
+
+from enforcer.config import Settings
+from enforcer.ledger import Ledger, LedgerError
+from enforcer.session import open_ledger, resolve_account, spotify_client
+from enforcer.spotify import RateLimited, SpotifyClient, SpotifyError
+
+
+def spotify_transport() -> httpx.AsyncBaseTransport | None:
+    """How commands reach Spotify and its accounts service: None is the network.
+
+    The one seam for tests, which replace this function to reach an in-process sandbox.
+    Callers outside this module must look it up as ``_runtime.spotify_transport`` at call
+    time, so that the replacement is the one they get.
+    """
+    return None
+
+
+class InputError(ValueError):
+    """What the person gave cannot be used; the message names each bad value."""
+
+
+# Errors a person can act on: each message names what is wrong and never a secret.
+# Anything else is a bug, and its traceback (without locals) is worth seeing.
+_PERSONS_ERRORS = (SpotifyError, LedgerError, ValueError, OSError)
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def run(command: Coroutine[Any, Any, None]) -> None:
+    """Runs one command's coroutine: a person's error ends it with its message, exit 1."""
+    try:
+        asyncio.run(command)
+    except ValidationError:
+        raise  # data this program made or read is malformed: a bug, and it may quote values
+    except RateLimited as error:
+        fail(f"{error}: Spotify asks to wait {error.retry_after:.0f} s; nothing was changed")
+    except _PERSONS_ERRORS as error:
+        fail(str(error))
+
+
+@dataclass(frozen=True)
+class AccountSession:
+    """What a command about one account works with."""
+
+    settings: Settings
+    ledger: Ledger
+    account_id: str
+
+    def spotify(self) -> AbstractAsyncContextManager[SpotifyClient]:
+        return spotify_client(
+            self.settings, self.ledger, self.account_id, transport=spotify_transport()
+        )
+
+
+@asynccontextmanager
+async def account_session(account: str | None) -> AsyncIterator[AccountSession]:
+    """The settings, the ledger they name, and the account (``--account``, else the only one)."""
+    settings = Settings()
+    async with open_ledger(settings) as ledger:
+        yield AccountSession(settings, ledger, await resolve_account(ledger, account))
+
+
+AccountOption = Annotated[
+    str | None,
+    typer.Option(
+        "--account", help="The Spotify user ID to act for (needed when several are logged in)."
+    ),
+]

@@ -1,0 +1,137 @@
+"""`plan`, `show-plan` and `plans`: the dry run a person reads before anything changes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from temporalio.client import WorkflowFailureError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from commands._output import Column, FormatOption, OutputFormat, emit
+from commands._runtime import AccountOption, AccountSession, account_session, fail, run
+from enforcer.config import Settings
+from enforcer.dryrun import render_plan
+from enforcer.models import Plan, PlanOptions, PlanRequest, PlanResult, Policy
+from enforcer.session import open_ledger
+from workflows.connection import configured_task_queue, connect_temporal
+from workflows.planning import PlanningWorkflow, planning_workflow_id
+
+ExamplesOption = Annotated[
+    int, typer.Option("--examples", min=0, help="Examples to show per kind of change.")
+]
+
+
+def plan(
+    policy: Annotated[Policy, typer.Option(help="Which credits block a track.")] = Policy.FEATURED,
+    collaborative: Annotated[
+        bool,
+        typer.Option("--collaborative", help="Also edit collaborative playlists you do not own."),
+    ] = False,
+    output: FormatOption = OutputFormat.TABLE,
+    examples: ExamplesOption = 5,
+    account: AccountOption = None,
+) -> None:
+    """Read your whole library and print what enforcement would change, and why.
+
+    Nothing is changed: the plan is stored, and `starter.py enforce PLAN_ID` carries it out.
+    """
+    options = PlanOptions(policy=policy, include_collaborative=collaborative)
+    run(_plan(options, output, examples, account))
+
+
+async def _plan(
+    options: PlanOptions, output: OutputFormat, examples: int, account: str | None
+) -> None:
+    async with account_session(account) as session:
+        if not await session.ledger.blocklist(session.account_id):
+            fail("the blocklist is empty: add artists with `starter.py blocklist add` first")
+        result = await _run_planning(session, options)
+        _print_plan(await session.ledger.load_plan(result.plan_id), output, examples)
+
+
+async def _run_planning(session: AccountSession, options: PlanOptions) -> PlanResult:
+    temporal = await connect_temporal()
+    workflow_id = planning_workflow_id(session.account_id, options)
+    status = Console(stderr=True).status(
+        f"Reading the library of {session.account_id} (workflow {workflow_id}); "
+        "a large library takes a while"
+    )
+    try:
+        with status:
+            return await temporal.execute_workflow(
+                PlanningWorkflow.run,
+                PlanRequest(account_id=session.account_id, options=options),
+                id=workflow_id,
+                task_queue=configured_task_queue(),
+                # A planning of the same account and options already running is joined.
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            )
+    except WorkflowFailureError as error:
+        fail(f"planning failed: {_root_cause(error)}")
+
+
+def show_plan(
+    plan_id: Annotated[str, typer.Argument(help="A plan ID, as `plan` or `plans` prints it.")],
+    output: FormatOption = OutputFormat.TABLE,
+    examples: ExamplesOption = 5,
+) -> None:
+    """Print a stored plan again."""
+    run(_show_plan(plan_id, output, examples))
+
+
+async def _show_plan(plan_id: str, output: OutputFormat, examples: int) -> None:
+    async with open_ledger(Settings()) as ledger:
+        _print_plan(await ledger.load_plan(plan_id), output, examples)
+
+
+def plans(output: FormatOption = OutputFormat.TABLE, account: AccountOption = None) -> None:
+    """List the stored plans of an account, newest first."""
+    run(_plans(output, account))
+
+
+async def _plans(output: OutputFormat, account: str | None) -> None:
+    async with account_session(account) as session:
+        records = await session.ledger.plans(session.account_id)
+    rows = [
+        {
+            "plan_id": record.id,
+            "created_at": record.created_at,
+            "policy": record.options.policy.value,
+            "collaborative": "yes" if record.options.include_collaborative else "no",
+            "changes": str(sum(record.counts.actions.values())),
+            "not_enforced": str(sum(record.counts.not_enforced.values())),
+        }
+        for record in records
+    ]
+    emit(
+        rows,
+        [
+            Column("plan_id", "Plan"),
+            Column("created_at", "Created"),
+            Column("policy", "Policy"),
+            Column("collaborative", "Collaborative"),
+            Column("changes", "Changes"),
+            Column("not_enforced", "Not enforced"),
+        ],
+        output,
+        title=f"Plans of {session.account_id}",
+        empty="No plans yet: run `starter.py plan`.",
+    )
+
+
+def _print_plan(plan: Plan, output: OutputFormat, examples: int) -> None:
+    typer.echo(render_plan(plan, output.value, examples=examples, color=sys.stdout.isatty()))
+
+
+def _root_cause(error: BaseException) -> str:
+    """The message a person can act on, under Temporal's layers of wrapping."""
+    while isinstance(error, WorkflowFailureError | ActivityError) and error.cause is not None:
+        error = error.cause
+    if isinstance(error, ApplicationError):
+        return error.message
+    return str(error)
