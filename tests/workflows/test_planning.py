@@ -200,3 +200,30 @@ async def test_an_empty_blocklist_fails_the_planning_with_a_clear_reason(
         # Refused before a single page of the library was read.
         assert sandbox.counters.calls.get("GET /v1/me/tracks", 0) == 0
         assert await ledger.plans(USER) == []
+
+
+async def test_a_rate_limited_scan_waits_out_every_429_and_sends_nothing_during_it(
+    temporal_client: Client, task_queue: str, small_world: World
+) -> None:
+    sandbox, settings, ledger, transport, _ = small_world
+    # 8 requests per rolling 2 s: the scan's ~25 requests meet several 429s.
+    sandbox.settings.rate_limit_budget = 8
+    sandbox.settings.rate_limit_window = 2.0
+    request = PlanRequest(account_id=USER)
+    async with build_worker(
+        temporal_client, settings, ledger, task_queue=task_queue, transport=transport
+    ):
+        result = await temporal_client.execute_workflow(
+            PlanningWorkflow.run,
+            request,
+            id=f"{planning_workflow_id(USER, request.options)}/{uuid.uuid4().hex}",
+            task_queue=task_queue,
+        )
+
+    counters = sandbox.counters
+    assert counters.rate_limited > 0, "the test must meet rate limits to mean anything"
+    assert counters.violations == 0
+    assert result.counts.scanned[EntityType.LIKED_SONG] == 500
+    # The gate in the ledger held every activity of the app, not just the one refused.
+    gate = await ledger.gate(settings.spotify_client_id)
+    assert gate.blocked_until is not None
