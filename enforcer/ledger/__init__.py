@@ -12,6 +12,7 @@ Temporal's sandbox would define twice): activities use it, workflows carry IDs.
 from enforcer.ledger._engine import ledger_url
 from enforcer.ledger._errors import (
     BatchConflict,
+    ChunksNotAssigned,
     InvalidLedgerValue,
     LedgerError,
     NotOnList,
@@ -22,21 +23,26 @@ from enforcer.ledger._errors import (
 )
 from enforcer.ledger._ledger import Ledger
 from enforcer.ledger._records import (
-    TERMINAL_BATCH_STATUSES,
-    TERMINAL_ITEM_STATUSES,
     AccountRecord,
     ActionItemRecord,
-    BatchKind,
     BatchRecord,
-    BatchStatus,
     BlocklistEntry,
     Gate,
-    ItemStatus,
     PlanRecord,
     ProtectedEntry,
     ProtectedKind,
 )
 from enforcer.ledger._tokenstore import LedgerTokenStore
+
+# Defined with the domain's types, where workflows can use them without importing the
+# tables; re-exported so that the ledger's callers need one import.
+from enforcer.models import (
+    TERMINAL_BATCH_STATUSES,
+    TERMINAL_ITEM_STATUSES,
+    BatchKind,
+    BatchStatus,
+    ItemStatus,
+)
 
 __all__ = [
     "TERMINAL_BATCH_STATUSES",
@@ -48,6 +54,7 @@ __all__ = [
     "BatchRecord",
     "BatchStatus",
     "BlocklistEntry",
+    "ChunksNotAssigned",
     "Gate",
     "InvalidLedgerValue",
     "ItemStatus",

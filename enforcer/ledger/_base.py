@@ -8,14 +8,14 @@ from typing import Any, Final, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError
-from sqlalchemy import Table, select
+from sqlalchemy import Row, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from enforcer.ledger._engine import safe_url
-from enforcer.ledger._errors import InvalidLedgerValue, UnknownAccount
-from enforcer.ledger._tables import ACCOUNTS
+from enforcer.ledger._errors import InvalidLedgerValue, UnknownAccount, UnknownBatch
+from enforcer.ledger._tables import ACCOUNTS, BATCHES
 from enforcer.tokenstore import InvalidAccountId, check_account_id
 
 _SPOTIFY_ID: Final = re.compile(r"[0-9A-Za-z]{22}")
@@ -109,3 +109,22 @@ class StoreBase:
             query = query.with_for_update()
         if (await connection.execute(query)).first() is None:
             raise UnknownAccount(account_id)
+
+    async def _batch_row(
+        self, connection: AsyncConnection, batch_id: str, *, lock: bool = False
+    ) -> Row[Any] | None:
+        query = select(BATCHES).where(BATCHES.c.id == batch_id)
+        if lock:
+            query = query.with_for_update()
+        return (await connection.execute(query)).first()
+
+    async def _lock_batch(self, connection: AsyncConnection, batch_id: str) -> Row[Any]:
+        """The batch's row, locked against other writers of the batch (PostgreSQL)."""
+        row = await self._batch_row(connection, batch_id, lock=True)
+        if row is None:
+            raise UnknownBatch(batch_id)
+        return row
+
+    async def _check_batch(self, connection: AsyncConnection, batch_id: str) -> None:
+        if await self._batch_row(connection, batch_id) is None:
+            raise UnknownBatch(batch_id)

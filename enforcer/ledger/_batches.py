@@ -7,7 +7,7 @@ creating them again, or marking them again after a retried activity, is harmless
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, get_args
+from typing import Any, Final
 
 from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,19 +22,17 @@ from enforcer.ledger._errors import (
     UnknownBatch,
     UnknownPlan,
 )
-from enforcer.ledger._records import (
+from enforcer.ledger._records import ActionItemRecord, BatchRecord
+from enforcer.ledger._tables import ACTION_ITEMS, BATCHES, PLANS
+from enforcer.models import (
     TERMINAL_BATCH_STATUSES,
     TERMINAL_ITEM_STATUSES,
-    ActionItemRecord,
     BatchKind,
-    BatchRecord,
     BatchStatus,
+    EntityType,
     ItemStatus,
+    PlannedAction,
 )
-from enforcer.ledger._tables import ACTION_ITEMS, BATCHES, PLANS
-from enforcer.models import PlannedAction
-
-_BATCH_KINDS: Final = frozenset(get_args(BatchKind))
 
 # Transitions that would rewrite history are ignored, which makes a re-run harmless:
 # a completed item never becomes pending, in progress, failed or skipped again; only a
@@ -48,7 +46,7 @@ _UNCHANGED_WHEN_MARKED: Final[Mapping[ItemStatus, frozenset[ItemStatus]]] = {
     ItemStatus.ROLLED_BACK: frozenset(ItemStatus) - {ItemStatus.COMPLETED},
 }
 
-_ITEM_COLUMNS: Final = (
+ITEM_COLUMNS: Final = (
     ACTION_ITEMS.c.batch_id,
     ACTION_ITEMS.c.idempotency_key.label("key"),
     ACTION_ITEMS.c.entity_type,
@@ -68,6 +66,8 @@ _ITEM_COLUMNS: Final = (
     ACTION_ITEMS.c.updated_at,
     ACTION_ITEMS.c.started_at,
     ACTION_ITEMS.c.finished_at,
+    ACTION_ITEMS.c.chunk,
+    ACTION_ITEMS.c.lane,
 )
 
 
@@ -78,6 +78,16 @@ def _item_status(value: str) -> ItemStatus:
         raise InvalidLedgerValue(
             f"{value!r} is not an item status: expected one of "
             f"{', '.join(s.value for s in ItemStatus)}"
+        ) from None
+
+
+def _batch_kind(value: str) -> BatchKind:
+    try:
+        return BatchKind(value)
+    except ValueError:
+        raise InvalidLedgerValue(
+            f"{value!r} is not a batch kind: expected one of "
+            f"{', '.join(k.value for k in BatchKind)}"
         ) from None
 
 
@@ -136,9 +146,8 @@ class BatchStore(StoreBase):
         """
         key_of(batch_id, "batch ID")
         account_id = account_id_of(account_id)
-        if kind not in _BATCH_KINDS:
-            raise InvalidLedgerValue(f"{kind!r} is not a batch kind: expected enforce or rollback")
-        if (kind == "rollback") != (rollback_of is not None):
+        kind = _batch_kind(kind)
+        if (kind is BatchKind.ROLLBACK) != (rollback_of is not None):
             raise InvalidLedgerValue(
                 f"batch {batch_id!r}: a rollback batch names the batch it undoes "
                 "(rollback_of), and only a rollback batch does"
@@ -153,7 +162,7 @@ class BatchStore(StoreBase):
                 if (found.account_id, found.plan_id, found.kind, found.rollback_of) != asked:
                     raise BatchConflict(
                         f"batch {batch_id!r} exists already for account {found.account_id!r}, "
-                        f"plan {found.plan_id!r}, kind {found.kind!r}"
+                        f"plan {found.plan_id!r}, kind {found.kind.value!r}"
                         + (f", undoing {found.rollback_of!r}" if found.rollback_of else "")
                     )
                 return found
@@ -167,7 +176,7 @@ class BatchStore(StoreBase):
                     id=batch_id,
                     account_id=account_id,
                     plan_id=plan_id,
-                    kind=kind,
+                    kind=kind.value,
                     rollback_of=rollback_of,
                     status=BatchStatus.PENDING.value,
                     options=stored_options,
@@ -179,20 +188,6 @@ class BatchStore(StoreBase):
             created = await self._batch_row(connection, batch_id)
         assert created is not None
         return _batch_record(created)
-
-    async def _batch_row(
-        self, connection: AsyncConnection, batch_id: str, *, lock: bool = False
-    ) -> Row[Any] | None:
-        query = select(BATCHES).where(BATCHES.c.id == batch_id)
-        if lock:
-            query = query.with_for_update()
-        return (await connection.execute(query)).first()
-
-    async def _lock_batch(self, connection: AsyncConnection, batch_id: str) -> Row[Any]:
-        row = await self._batch_row(connection, batch_id, lock=True)
-        if row is None:
-            raise UnknownBatch(batch_id)
-        return row
 
     async def batch(self, batch_id: str) -> BatchRecord:
         async with reading(self._engine) as connection:
@@ -227,10 +222,19 @@ class BatchStore(StoreBase):
     # Action items -------------------------------------------------------------------
 
     async def create_action_items(self, batch_id: str, actions: Sequence[PlannedAction]) -> int:
-        """Add an item per action, pending; returns how many did not exist yet."""
+        """Add an item per action, pending; returns how many did not exist yet.
+
+        Once the batch is cut into chunks (``assign_chunks``) its items are fixed: a
+        new item then is a ``BatchConflict`` (it would belong to no chunk and never
+        run), while actions that are items already still add nothing, harmlessly.
+        """
         for action in actions:
             if not isinstance(action, PlannedAction):
                 raise InvalidLedgerValue(f"{action!r} is not a PlannedAction")
+            if action.entity_type is EntityType.PLAYLIST_ITEM and action.container_id is None:
+                raise InvalidLedgerValue(
+                    f"playlist item {action.key!r} names no playlist (container_id)"
+                )
         now = utc_now()
         rows = [_item_row(batch_id, action, now) for action in actions]
         async with writing(self._engine) as connection:
@@ -250,7 +254,21 @@ class BatchStore(StoreBase):
                 for chunk in chunks(rows, 10_000):
                     await connection.execute(statement, list(chunk))
             after = await self._item_count(connection, batch_id)
+            if after > before and await self._is_cut(connection, batch_id):
+                raise BatchConflict(
+                    f"batch {batch_id!r} is cut into chunks already: {after - before} new "
+                    "items would belong to none; nothing was added"
+                )
         return after - before
+
+    async def _is_cut(self, connection: AsyncConnection, batch_id: str) -> bool:
+        """Whether ``assign_chunks`` has cut the batch (it gives every item a chunk)."""
+        found = await connection.scalar(
+            select(ACTION_ITEMS.c.id)
+            .where(ACTION_ITEMS.c.batch_id == batch_id, ACTION_ITEMS.c.chunk.is_not(None))
+            .limit(1)
+        )
+        return found is not None
 
     async def _item_count(self, connection: AsyncConnection, batch_id: str) -> int:
         count = await connection.scalar(
@@ -269,12 +287,11 @@ class BatchStore(StoreBase):
         """The batch's items in the order they were created (plan order)."""
         if offset < 0 or (limit is not None and limit < 0):
             raise InvalidLedgerValue(f"offset {offset} and limit {limit} must not be negative")
-        query = select(*_ITEM_COLUMNS).where(ACTION_ITEMS.c.batch_id == batch_id)
+        query = select(*ITEM_COLUMNS).where(ACTION_ITEMS.c.batch_id == batch_id)
         if status is not None:
             query = query.where(ACTION_ITEMS.c.status == _item_status(status).value)
         async with reading(self._engine) as connection:
-            if await self._batch_row(connection, batch_id) is None:
-                raise UnknownBatch(batch_id)
+            await self._check_batch(connection, batch_id)
             rows = await connection.execute(
                 query.order_by(ACTION_ITEMS.c.id).offset(offset).limit(limit)
             )
@@ -343,8 +360,7 @@ class BatchStore(StoreBase):
     async def item_counts(self, batch_id: str) -> dict[ItemStatus, int]:
         """How many of the batch's items are in each status (every status named)."""
         async with reading(self._engine) as connection:
-            if await self._batch_row(connection, batch_id) is None:
-                raise UnknownBatch(batch_id)
+            await self._check_batch(connection, batch_id)
             rows = await connection.execute(
                 select(ACTION_ITEMS.c.status, func.count())
                 .where(ACTION_ITEMS.c.batch_id == batch_id)

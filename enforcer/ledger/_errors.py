@@ -35,6 +35,16 @@ class BatchConflict(LedgerError):
     """A batch ID is already taken by a batch of another account, plan or kind."""
 
 
+class ChunksNotAssigned(LedgerError):
+    """The batch's items have not been cut into chunks yet: ``assign_chunks`` first."""
+
+    def __init__(self, batch_id: str) -> None:
+        self.batch_id = batch_id
+        super().__init__(
+            f"batch {batch_id!r} has not been cut into chunks yet: call assign_chunks first"
+        )
+
+
 class NotOnList(LedgerError, LookupError):
     """Some of the entries asked to be removed (or updated) are not there: nothing changed."""
 

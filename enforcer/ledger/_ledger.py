@@ -7,7 +7,7 @@ from types import TracebackType
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from enforcer.ledger._accounts import AccountStore
-from enforcer.ledger._batches import BatchStore
+from enforcer.ledger._chunks import ChunkStore
 from enforcer.ledger._engine import create_engine, parse_url, safe_url
 from enforcer.ledger._errors import LedgerError
 from enforcer.ledger._gate import GateStore
@@ -17,8 +17,9 @@ from enforcer.ledger._plans import PlanStore
 from enforcer.ledger._scans import ScanStore
 
 
-class Ledger(AccountStore, ListStore, ScanStore, PlanStore, BatchStore, GateStore):
-    """The durable record: accounts, lists, scans, plans, batches, items and the gate.
+class Ledger(AccountStore, ListStore, ScanStore, PlanStore, ChunkStore, GateStore):
+    """The durable record: accounts, lists, scans, plans, batches, items (cut into
+    chunks) and the gate.
 
     ``await Ledger.open(url)`` connects and upgrades the schema to the newest
     revision; ``await ledger.close()`` (or ``async with``) releases the connections.

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from enforcer.models import (
     Action,
+    BatchKind,
+    BatchStatus,
     BeforeState,
     BlockedArtist,
     EntityType,
+    ItemStatus,
     PlanCounts,
     PlannedAction,
     PlanOptions,
@@ -20,37 +22,6 @@ from enforcer.models import (
 )
 
 ProtectedKind = Literal["track", "playlist"]
-BatchKind = Literal["enforce", "rollback"]
-
-
-class ItemStatus(StrEnum):
-    PENDING = "pending"
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    ROLLED_BACK = "rolled_back"
-
-
-TERMINAL_ITEM_STATUSES = frozenset(
-    {ItemStatus.COMPLETED, ItemStatus.FAILED, ItemStatus.SKIPPED, ItemStatus.ROLLED_BACK}
-)
-
-
-class BatchStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    PAUSED = "paused"
-    WAITING_FOR_LOGIN = "waiting_for_login"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    ROLLED_BACK = "rolled_back"
-
-
-TERMINAL_BATCH_STATUSES = frozenset(
-    {BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED, BatchStatus.ROLLED_BACK}
-)
 
 
 class Record(BaseModel):
@@ -127,6 +98,10 @@ class ActionItemRecord(Record):
     status: ItemStatus
     error: str | None
     attempts: int
+    chunk: int | None = None
+    """The Spotify call this item belongs to (``Ledger.assign_chunks``); None before."""
+    lane: int | None = None
+    """-1 for the library; 0, 1, 2... one per playlist, whose chunks run in order."""
     created_at: AwareDatetime
     updated_at: AwareDatetime
     started_at: AwareDatetime | None

@@ -183,6 +183,8 @@ class ActionItemRow(LedgerTable, table=True):
     __table_args__ = (
         UniqueConstraint("batch_id", "entity_type", "entity_id", "action", "idempotency_key"),
         Index(None, "batch_id", "status"),
+        # Named: the convention would give it the (batch, status) index's name.
+        Index("ix_action_items_batch_id_chunk", "batch_id", "chunk"),
         CheckConstraint(
             "status IN ('pending', 'in_progress', 'completed', 'failed', 'skipped', 'rolled_back')",
             name="status",
@@ -210,6 +212,10 @@ class ActionItemRow(LedgerTable, table=True):
     updated_at: datetime = _when()
     started_at: datetime | None = _when(nullable=True)
     finished_at: datetime | None = _when(nullable=True)
+    chunk: int | None = None
+    """The Spotify call the item belongs to, numbered from 0 per batch; None until cut."""
+    lane: int | None = None
+    """-1: the library (no order between chunks); 0, 1...: one playlist, chunks in order."""
 
 
 class GateRow(LedgerTable, table=True):

@@ -55,12 +55,12 @@ def liked_song(number: int) -> PlannedAction:
     )
 
 
-def playlist_item(number: int) -> PlannedAction:
+def playlist_item(number: int, playlist_id: str = PLAYLIST_ID) -> PlannedAction:
     track = spotify_id(number)
     return PlannedAction(
         entity_type=EntityType.PLAYLIST_ITEM,
         entity_id=track,
-        container_id=PLAYLIST_ID,
+        container_id=playlist_id,
         uri=f"spotify:track:{track}",
         name=f"Song {number} (with Blocked Artist)",
         reasons=(
@@ -69,7 +69,7 @@ def playlist_item(number: int) -> PlannedAction:
             ),
         ),
         before=PlaylistItemBefore(
-            playlist_id=PLAYLIST_ID,
+            playlist_id=playlist_id,
             playlist_name="Road trip",
             snapshot_id="MTAsZmYzYjM5YjUxNzY0YjI=",
             occurrences=(
@@ -95,16 +95,16 @@ def saved_album(number: int) -> PlannedAction:
     )
 
 
-def followed_artist() -> PlannedAction:
+def followed_artist(artist: BlockedArtist = BLOCKED) -> PlannedAction:
     return PlannedAction(
         entity_type=EntityType.FOLLOWED_ARTIST,
-        entity_id=BLOCKED.artist_id,
-        uri=f"spotify:artist:{BLOCKED.artist_id}",
-        name=BLOCKED.name,
+        entity_id=artist.artist_id,
+        uri=f"spotify:artist:{artist.artist_id}",
+        name=artist.name,
         reasons=(
             Reason(
-                artist_id=BLOCKED.artist_id,
-                artist_name=BLOCKED.name,
+                artist_id=artist.artist_id,
+                artist_name=artist.name,
                 rule=MatchRule.FOLLOWED_ARTIST,
             ),
         ),

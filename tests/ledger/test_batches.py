@@ -8,6 +8,7 @@ import pytest
 
 from enforcer.ledger import (
     BatchConflict,
+    BatchKind,
     BatchStatus,
     InvalidLedgerValue,
     ItemStatus,
@@ -30,17 +31,21 @@ async def plan(ledger: Ledger) -> Plan:
 
 async def enforce_batch(ledger: Ledger, plan: Plan, batch_id: str = "enforce/alice/p") -> str:
     await ledger.create_batch(
-        batch_id, account_id=ACCOUNT, plan_id=plan.id, kind="enforce", options={"atomic": True}
+        batch_id,
+        account_id=ACCOUNT,
+        plan_id=plan.id,
+        kind=BatchKind.ENFORCE,
+        options={"atomic": True},
     )
     return batch_id
 
 
 async def test_creating_a_batch_twice_returns_the_first(ledger: Ledger, plan: Plan) -> None:
     first = await ledger.create_batch(
-        "b1", account_id=ACCOUNT, plan_id=plan.id, kind="enforce", options={"chunk": 40}
+        "b1", account_id=ACCOUNT, plan_id=plan.id, kind=BatchKind.ENFORCE, options={"chunk": 40}
     )
     again = await ledger.create_batch(
-        "b1", account_id=ACCOUNT, plan_id=plan.id, kind="enforce", options={"chunk": 99}
+        "b1", account_id=ACCOUNT, plan_id=plan.id, kind=BatchKind.ENFORCE, options={"chunk": 99}
     )
     assert again == first == await ledger.batch("b1")
     assert (first.status, first.options, first.summary) == (
@@ -53,7 +58,12 @@ async def test_creating_a_batch_twice_returns_the_first(ledger: Ledger, plan: Pl
 
     with pytest.raises(BatchConflict, match="batch 'b1' exists already"):
         await ledger.create_batch(
-            "b1", account_id=ACCOUNT, plan_id=plan.id, kind="rollback", options={}, rollback_of="b1"
+            "b1",
+            account_id=ACCOUNT,
+            plan_id=plan.id,
+            kind=BatchKind.ROLLBACK,
+            options={},
+            rollback_of="b1",
         )
 
 
@@ -63,7 +73,7 @@ async def test_a_rollback_batch_names_an_existing_batch(ledger: Ledger, plan: Pl
         "rollback/b1",
         account_id=ACCOUNT,
         plan_id=plan.id,
-        kind="rollback",
+        kind=BatchKind.ROLLBACK,
         options={},
         rollback_of="b1",
     )
@@ -73,20 +83,30 @@ async def test_a_rollback_batch_names_an_existing_batch(ledger: Ledger, plan: Pl
             "rollback/b9",
             account_id=ACCOUNT,
             plan_id=plan.id,
-            kind="rollback",
+            kind=BatchKind.ROLLBACK,
             options={},
             rollback_of="b9",
         )
     with pytest.raises(InvalidLedgerValue, match="rollback_of"):
         await ledger.create_batch(
-            "rollback/b2", account_id=ACCOUNT, plan_id=plan.id, kind="rollback", options={}
+            "rollback/b2", account_id=ACCOUNT, plan_id=plan.id, kind=BatchKind.ROLLBACK, options={}
         )
     with pytest.raises(UnknownPlan, match="no plan 'nope'"):
         await ledger.create_batch(
-            "b3", account_id=ACCOUNT, plan_id="nope", kind="enforce", options={}
+            "b3", account_id=ACCOUNT, plan_id="nope", kind=BatchKind.ENFORCE, options={}
+        )
+    with pytest.raises(InvalidLedgerValue, match="'undo' is not a batch kind: expected one of"):
+        await ledger.create_batch(
+            "b4",
+            account_id=ACCOUNT,
+            plan_id=plan.id,
+            kind="undo",  # type: ignore[arg-type]
+            options={},
         )
     with pytest.raises(UnknownBatch, match="'b3'"):
         await ledger.batch("b3")
+    with pytest.raises(UnknownBatch, match="'b4'"):
+        await ledger.batch("b4")
 
 
 async def test_items_are_created_once_in_plan_order(ledger: Ledger, plan: Plan) -> None:

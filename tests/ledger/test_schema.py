@@ -1,5 +1,8 @@
 """The schema: built by the migrations, upgraded without losing the audit log, and
-equal to the tables in the code (a table changed without a migration fails here)."""
+equal to the tables in the code (a table changed without a migration fails here).
+
+A new revision extends the upgrade test: rows as the oldest revision wrote them must
+read back, and what the new revision adds must work on them."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from enforcer.ledger import (
 )
 from enforcer.ledger._engine import create_engine, parse_url
 from enforcer.ledger._migrate import current_revision, revisions, schema_differences, upgrade
+from enforcer.models import EntityType
 
 # Rows as the first revision's schema holds them, written the way that release wrote them.
 FIRST_REVISION_ROWS = [
@@ -58,9 +62,11 @@ async def test_the_migrations_build_exactly_the_tables_in_the_code(ledger: Ledge
 async def test_a_database_of_the_first_revision_upgrades_keeping_its_audit_log(
     ledger_database_url: str,
 ) -> None:
+    assert revisions()[:2] == ["0001", "0002"]
     engine = create_engine(parse_url(ledger_database_url))
     try:
-        await upgrade(engine, revisions()[0])
+        await upgrade(engine, "0001")
+        assert await current_revision(engine) == {"0001"}
         async with engine.begin() as connection:
             for row in FIRST_REVISION_ROWS:
                 await connection.execute(text(row))
@@ -78,6 +84,23 @@ async def test_a_database_of_the_first_revision_upgrades_keeping_its_audit_log(
         assert (await ledger.plan_record("plan-1")).blocklist[0].name == "Blocked Artist"
         assert (await ledger.generations("alice"))["library.remove"] == "legacy"
         assert batch.created_at.isoformat() == "2025-01-02T03:04:05+00:00"
+
+        # 0002: items gain a chunk and a lane, empty until the batch is cut.
+        assert (item.chunk, item.lane) == (None, None)
+        assert await ledger.chunk_layout("batch-1") is None
+        layout = await ledger.assign_chunks(
+            "batch-1", library_chunk_size=40, playlist_chunk_size=100
+        )
+        assert (layout.chunks, layout.library_chunks, layout.totals) == (
+            1,
+            1,
+            {EntityType.LIKED_SONG: 1},
+        )
+        [chunked] = await ledger.chunk_items("batch-1", 0)
+        assert chunked.model_dump(exclude={"chunk", "lane"}) == item.model_dump(
+            exclude={"chunk", "lane"}
+        )
+        assert (chunked.chunk, chunked.lane) == (0, -1)
 
 
 async def test_opening_again_keeps_everything(ledger: Ledger, ledger_database_url: str) -> None:

@@ -1,0 +1,309 @@
+"""A batch cut into chunks, one Spotify call each, and what its items came to.
+
+The cut is made once per batch and stored on the items (``chunk``, ``lane``), so the
+workflow carries chunk numbers only and every retry, worker and continued run sees
+the same chunks. Library items (liked songs, saved albums, followed artists: one
+``/me/library`` call may mix them) come first, in plan order, in lane -1; then each
+playlist's items, playlist by playlist in the plan order of its first item, one lane
+per playlist, because the chunks of one playlist must run in order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from enforcer.ledger._base import chunks, text_of
+from enforcer.ledger._batches import ITEM_COLUMNS, BatchStore
+from enforcer.ledger._columns import utc_now
+from enforcer.ledger._engine import reading, writing
+from enforcer.ledger._errors import ChunksNotAssigned, InvalidLedgerValue, LedgerError
+from enforcer.ledger._records import ActionItemRecord
+from enforcer.ledger._tables import ACTION_ITEMS
+from enforcer.models import (
+    TERMINAL_ITEM_STATUSES,
+    ChunkLanes,
+    ChunkLayout,
+    EntityType,
+    ItemError,
+    ItemStatus,
+    ItemTally,
+)
+
+LIBRARY_LANE: Final = -1
+_UPDATE_ROWS: Final = 10_000
+"""Items per executemany: bounds the memory of one round of a 100,000-item batch."""
+_NO_REASON: Final = "no reason recorded"
+_TERMINAL: Final = tuple(status.value for status in TERMINAL_ITEM_STATUSES)
+_ERRED: Final = (ItemStatus.FAILED.value, ItemStatus.SKIPPED.value)
+# An enforced item that a rollback undid later was still carried out by its batch.
+_TALLIED_AS: Final[Mapping[ItemStatus, str]] = {
+    ItemStatus.COMPLETED: "completed",
+    ItemStatus.ROLLED_BACK: "completed",
+    ItemStatus.FAILED: "failed",
+    ItemStatus.SKIPPED: "skipped",
+}
+
+
+def _count_of(value: object, name: str, *, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise InvalidLedgerValue(
+            f"{name} must be a whole number of at least {least}, not {value!r}"
+        )
+    return value
+
+
+def _in_type_order(counts: Mapping[EntityType, int]) -> dict[EntityType, int]:
+    return {kind: counts[kind] for kind in EntityType if kind in counts}
+
+
+def cut(
+    items: Iterable[tuple[int, str, str | None]],
+    *,
+    library_chunk_size: int,
+    playlist_chunk_size: int,
+) -> tuple[list[dict[str, int]], ChunkLayout]:
+    """Each item's chunk and lane, from ``(id, entity type, playlist)`` in plan order."""
+    totals: Counter[EntityType] = Counter()
+    library: list[int] = []
+    playlists: dict[str | None, list[int]] = {}
+    for item_id, entity_type, playlist_id in items:
+        kind = EntityType(entity_type)
+        totals[kind] += 1
+        if kind is EntityType.PLAYLIST_ITEM:
+            playlists.setdefault(playlist_id, []).append(item_id)
+        else:
+            library.append(item_id)
+
+    assignments: list[dict[str, int]] = []
+    chunk = 0
+    for part in chunks(library, library_chunk_size):
+        assignments.extend(
+            {"item_id": item_id, "item_chunk": chunk, "item_lane": LIBRARY_LANE} for item_id in part
+        )
+        chunk += 1
+    library_chunks = chunk
+    for lane, ids in enumerate(playlists.values()):
+        for part in chunks(ids, playlist_chunk_size):
+            assignments.extend(
+                {"item_id": item_id, "item_chunk": chunk, "item_lane": lane} for item_id in part
+            )
+            chunk += 1
+    layout = ChunkLayout(
+        chunks=chunk,
+        library_chunks=library_chunks,
+        playlist_chunks=chunk - library_chunks,
+        totals=_in_type_order(totals),
+    )
+    return assignments, layout
+
+
+class ChunkStore(BatchStore):
+    async def assign_chunks(
+        self, batch_id: str, *, library_chunk_size: int, playlist_chunk_size: int
+    ) -> ChunkLayout:
+        """Cut the batch's items into chunks, once: a batch cut before keeps its cut,
+        whatever sizes are asked for now, and its layout is returned unchanged.
+
+        Chunks are numbered from 0: ``library_chunk_size`` library items per chunk
+        first, then each playlist's items, ``playlist_chunk_size`` per chunk.
+        """
+        library_size = _count_of(library_chunk_size, "library_chunk_size", least=1)
+        playlist_size = _count_of(playlist_chunk_size, "playlist_chunk_size", least=1)
+        async with writing(self._engine) as connection:
+            await self._lock_batch(connection, batch_id)
+            existing = await self._layout(connection, batch_id)
+            if existing is not None:
+                return existing
+            rows = await connection.execute(
+                select(ACTION_ITEMS.c.id, ACTION_ITEMS.c.entity_type, ACTION_ITEMS.c.container_id)
+                .where(ACTION_ITEMS.c.batch_id == batch_id)
+                .order_by(ACTION_ITEMS.c.id)
+            )
+            assignments, layout = cut(
+                rows,
+                library_chunk_size=library_size,
+                playlist_chunk_size=playlist_size,
+            )
+            # One executemany of a prepared UPDATE by primary key: 100,000 items in
+            # about a second, where an UPDATE per chunk would be thousands of statements.
+            statement = (
+                update(ACTION_ITEMS)
+                .where(ACTION_ITEMS.c.id == bindparam("item_id"))
+                .values(chunk=bindparam("item_chunk"), lane=bindparam("item_lane"))
+            )
+            for part in chunks(assignments, _UPDATE_ROWS):
+                await connection.execute(statement, list(part))
+        return layout
+
+    async def chunk_layout(self, batch_id: str) -> ChunkLayout | None:
+        """The batch's cut; None before ``assign_chunks`` (a batch without items has
+        the empty layout: there is nothing to cut)."""
+        async with reading(self._engine) as connection:
+            await self._check_batch(connection, batch_id)
+            return await self._layout(connection, batch_id)
+
+    async def _layout(self, connection: AsyncConnection, batch_id: str) -> ChunkLayout | None:
+        """The layout as the items' chunks and lanes say it (nothing else stores it, so
+        it cannot disagree with them)."""
+        rows = await connection.execute(
+            select(
+                ACTION_ITEMS.c.entity_type,
+                func.count(),
+                func.count(ACTION_ITEMS.c.chunk),
+                func.max(ACTION_ITEMS.c.chunk),
+                func.max(case((ACTION_ITEMS.c.lane == LIBRARY_LANE, ACTION_ITEMS.c.chunk))),
+            )
+            .where(ACTION_ITEMS.c.batch_id == batch_id)
+            .group_by(ACTION_ITEMS.c.entity_type)
+        )
+        totals: dict[EntityType, int] = {}
+        with_chunk = 0
+        last_chunk = last_library_chunk = -1
+        for entity_type, count, chunked, highest, highest_library in rows:
+            totals[EntityType(entity_type)] = int(count)
+            with_chunk += int(chunked)
+            if highest is not None:
+                last_chunk = max(last_chunk, int(highest))
+            if highest_library is not None:
+                last_library_chunk = max(last_library_chunk, int(highest_library))
+        items = sum(totals.values())
+        if items and not with_chunk:
+            return None
+        if with_chunk != items:
+            # create_action_items refuses new items once a batch is cut: only a change
+            # made outside the store can get here.
+            raise LedgerError(
+                f"batch {batch_id!r} is cut only in part: {with_chunk} of its {items} "
+                "items have a chunk"
+            )
+        return ChunkLayout(
+            chunks=last_chunk + 1,
+            library_chunks=last_library_chunk + 1,
+            playlist_chunks=last_chunk - last_library_chunk,
+            totals=_in_type_order(totals),
+        )
+
+    async def _check_cut(self, connection: AsyncConnection, batch_id: str) -> None:
+        """``UnknownBatch`` or ``ChunksNotAssigned`` unless the batch is cut."""
+        await self._check_batch(connection, batch_id)
+        uncut = await connection.scalar(
+            select(ACTION_ITEMS.c.id)
+            .where(ACTION_ITEMS.c.batch_id == batch_id, ACTION_ITEMS.c.chunk.is_(None))
+            .limit(1)
+        )
+        if uncut is not None:
+            raise ChunksNotAssigned(batch_id)
+
+    async def chunk_lanes(self, batch_id: str, first: int, count: int) -> ChunkLanes:
+        """The lanes of chunks ``first`` to ``first + count - 1``, fewer when the batch
+        ends sooner (none when ``first`` is past its last chunk)."""
+        _count_of(first, "first", least=0)
+        _count_of(count, "count", least=0)
+        async with reading(self._engine) as connection:
+            rows = (
+                await connection.execute(
+                    select(ACTION_ITEMS.c.chunk, func.min(ACTION_ITEMS.c.lane))
+                    .where(
+                        ACTION_ITEMS.c.batch_id == batch_id,
+                        ACTION_ITEMS.c.chunk >= first,
+                        ACTION_ITEMS.c.chunk < first + count,
+                    )
+                    .group_by(ACTION_ITEMS.c.chunk)
+                    .order_by(ACTION_ITEMS.c.chunk)
+                )
+            ).all()
+            if not rows:
+                await self._check_cut(connection, batch_id)
+        return ChunkLanes(first=first, lanes=tuple(int(lane) for _chunk, lane in rows))
+
+    async def chunk_items(self, batch_id: str, chunk: int) -> list[ActionItemRecord]:
+        """The items of one chunk, in plan order; a chunk the batch does not have is an
+        ``InvalidLedgerValue`` naming the chunks it has."""
+        _count_of(chunk, "chunk", least=0)
+        async with reading(self._engine) as connection:
+            rows = (
+                await connection.execute(
+                    select(*ITEM_COLUMNS)
+                    .where(ACTION_ITEMS.c.batch_id == batch_id, ACTION_ITEMS.c.chunk == chunk)
+                    .order_by(ACTION_ITEMS.c.id)
+                )
+            ).all()
+            if not rows:
+                await self._check_cut(connection, batch_id)
+                layout = await self._layout(connection, batch_id)
+                assert layout is not None
+                has = f"0 to {layout.chunks - 1}" if layout.chunks else "none"
+                raise InvalidLedgerValue(
+                    f"batch {batch_id!r} has no chunk {chunk}: its chunks are {has}"
+                )
+        return [ActionItemRecord.model_validate(row._asdict()) for row in rows]
+
+    async def skip_unfinished(self, batch_id: str, reason: str) -> int:
+        """End every item not yet in a final status as skipped, for ``reason``; returns
+        how many. A chunk that finishes later still records what it really did."""
+        text_of(reason, "the reason for skipping")
+        now = utc_now()
+        async with writing(self._engine) as connection:
+            await self._lock_batch(connection, batch_id)
+            result = await connection.execute(
+                update(ACTION_ITEMS)
+                .where(
+                    ACTION_ITEMS.c.batch_id == batch_id,
+                    ACTION_ITEMS.c.status.not_in(_TERMINAL),
+                )
+                .values(
+                    status=ItemStatus.SKIPPED.value,
+                    error=reason,
+                    updated_at=now,
+                    finished_at=now,
+                )
+            )
+        return int(result.rowcount)
+
+    async def tallies(self, batch_id: str) -> dict[EntityType, ItemTally]:
+        """Completed, failed and skipped items per entity type present in the batch
+        (a rolled-back item counts as completed: its batch did carry it out)."""
+        async with reading(self._engine) as connection:
+            await self._check_batch(connection, batch_id)
+            rows = await connection.execute(
+                select(ACTION_ITEMS.c.entity_type, ACTION_ITEMS.c.status, func.count())
+                .where(ACTION_ITEMS.c.batch_id == batch_id)
+                .group_by(ACTION_ITEMS.c.entity_type, ACTION_ITEMS.c.status)
+            )
+            counted: dict[EntityType, Counter[str]] = {}
+            for entity_type, status, count in rows:
+                per_type = counted.setdefault(EntityType(entity_type), Counter())
+                field = _TALLIED_AS.get(ItemStatus(status))
+                if field is not None:
+                    per_type[field] += int(count)
+        return {kind: ItemTally(**counted[kind]) for kind in EntityType if kind in counted}
+
+    async def item_errors(self, batch_id: str, *, limit: int) -> tuple[list[ItemError], int]:
+        """The first ``limit`` failed or skipped items in plan order, each with its
+        error and attempts, and how many such items the batch has in all."""
+        _count_of(limit, "limit", least=0)
+        erred = (ACTION_ITEMS.c.batch_id == batch_id, ACTION_ITEMS.c.status.in_(_ERRED))
+        async with reading(self._engine) as connection:
+            await self._check_batch(connection, batch_id)
+            total = await connection.scalar(select(func.count()).where(*erred))
+            rows = await connection.execute(
+                select(
+                    ACTION_ITEMS.c.idempotency_key,
+                    ACTION_ITEMS.c.name,
+                    ACTION_ITEMS.c.error,
+                    ACTION_ITEMS.c.attempts,
+                )
+                .where(*erred)
+                .order_by(ACTION_ITEMS.c.id)
+                .limit(limit)
+            )
+            errors = [
+                ItemError(key=key, name=name, error=error or _NO_REASON, attempts=attempts)
+                for key, name, error, attempts in rows
+            ]
+        return errors, int(total or 0)
