@@ -1,22 +1,29 @@
 """How every activity talks to Spotify: behind the app-wide gate, errors made Temporal's.
 
-A 429 closes the gate in the ledger until its Retry-After has passed, for every
-activity of the app on every worker, and becomes ``ApplicationError(type=
-"RateLimited", next_retry_delay=Retry-After)``, so Temporal waits out the penalty
-durably (hours, for a daily quota) and no request leaves before it ends. Errors that
-a retry cannot mend are non-retryable; transient ones back off per the retry policy.
+A 429 closes the gate until its Retry-After has passed, for every activity of the app:
+at once in this worker's memory, and in the ledger for every other worker. The gate is
+checked right before each request leaves (``GatedTransport``), so no request is sent
+during a penalty, not even one of a chunk that started before it. The refusal becomes
+``ApplicationError(type="RateLimited", next_retry_delay=...)``, so Temporal waits out
+the penalty durably (hours, for a daily quota). Errors a retry cannot mend are
+non-retryable; transient ones back off per the retry policy.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Final, TypeVar
 
+import httpx
 from temporalio.exceptions import ApplicationError
 
+from enforcer.config import Settings
 from enforcer.ledger import Ledger
+from enforcer.session import spotify_client
+from enforcer.spotify import SpotifyClient
 from enforcer.spotify.errors import (
     BadRequest,
     EndpointGone,
@@ -38,52 +45,133 @@ NON_RETRYABLE_ERROR_TYPES: Final = (LOGIN_REQUIRED, REFUSED)
 # Temporal treats a zero delay as "use the retry policy": Spotify's Retry-After of 0
 # still means "not this instant".
 _SHORTEST_WAIT: Final = timedelta(seconds=1)
+_QUOTA_EXCEEDED: Final = "QUOTA_EXCEEDED"
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class SpotifyCalls:
-    """Runs calls to Spotify for one app (client ID) behind the ledger's rate-limit gate."""
+class GateClosed(Exception):
+    """The app is serving a rate-limit penalty: the request was not sent."""
+
+    def __init__(self, until: datetime, reason: str) -> None:
+        self.until = until
+        self.reason = reason
+        super().__init__(f"Spotify: {reason}; no request before {until:%Y-%m-%d %H:%M:%S} UTC")
+
+
+class RateGate:
+    """The app-wide rate-limit gate: this worker's memory in front of the ledger's row."""
 
     def __init__(
         self, ledger: Ledger, app_id: str, *, clock: Callable[[], datetime] = utc_now
     ) -> None:
         self._ledger = ledger
         self._app_id = app_id
-        self._clock = clock
+        self.clock = clock
+        self._closed_until: datetime | None = None
+        self._reason = ""
+
+    async def check(self) -> None:
+        """Raises ``GateClosed`` while a penalty runs, here or on any other worker."""
+        self._raise_if_closed(self._closed_until, self._reason)
+        gate = await self._ledger.gate(self._app_id)
+        self._raise_if_closed(gate.blocked_until, gate.reason or "rate limited")
+
+    async def close(self, wait: timedelta, reason: str) -> datetime:
+        """Closes the gate for ``wait``; returns when it opens (a longer penalty wins)."""
+        until = self.clock() + max(wait, _SHORTEST_WAIT)
+        # Memory first, with no await before it: requests of this worker stop now.
+        if self._closed_until is None or until > self._closed_until:
+            self._closed_until, self._reason = until, reason
+        gate = await self._ledger.close_gate(self._app_id, until, reason)
+        return gate.blocked_until or until
+
+    def _raise_if_closed(self, until: datetime | None, reason: str) -> None:
+        if until is not None and until > self.clock():
+            raise GateClosed(until, reason)
+
+
+class GatedTransport(httpx.AsyncBaseTransport):
+    """Checks the gate before every Web API request; closes it on every 429."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, gate: RateGate, api_base_url: str) -> None:
+        self._inner = inner
+        self._gate = gate
+        self._api = api_base_url.rstrip("/")
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        gated = str(request.url).startswith(self._api)
+        if gated:
+            await self._gate.check()
+        response = await self._inner.handle_async_request(request)
+        if gated and response.status_code == 429:
+            await response.aread()
+            await self._gate.close(_retry_after(response), _why(response, request))
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@asynccontextmanager
+async def gated_client(
+    settings: Settings,
+    ledger: Ledger,
+    account_id: str,
+    gate: RateGate,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[SpotifyClient]:
+    """The account's client, every request of it behind the gate (``transport``: tests)."""
+    inner = transport if transport is not None else httpx.AsyncHTTPTransport()
+    gated = GatedTransport(inner, gate, settings.api_base_url)
+    async with spotify_client(settings, ledger, account_id, transport=gated) as client:
+        yield client
+
+
+class SpotifyCalls:
+    """Makes calls to Spotify and turns what stops them into Temporal's terms."""
+
+    def __init__(self, gate: RateGate) -> None:
+        self._gate = gate
 
     async def __call__(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Checks the gate, then makes ``call``; translates what Spotify answered."""
-        await self._raise_if_gate_closed()
         try:
             return await call()
+        except GateClosed as closed:
+            raise _rate_limited(closed.until, self._gate.clock(), closed.reason) from closed
         except RateLimited as error:
-            wait = max(timedelta(seconds=math.ceil(error.retry_after)), _SHORTEST_WAIT)
             why = "daily quota exceeded" if error.quota_exceeded else "rate limited"
-            gate = await self._ledger.close_gate(
-                self._app_id, self._clock() + wait, f"{why} on {error.endpoint}"
+            until = await self._gate.close(
+                timedelta(seconds=math.ceil(error.retry_after)), f"{why} on {error.endpoint}"
             )
-            raise _rate_limited(gate.blocked_until, self._clock(), why) from error
+            raise _rate_limited(until, self._gate.clock(), why) from error
         except LoginRequired as error:
             raise ApplicationError(str(error), type=LOGIN_REQUIRED, non_retryable=True) from error
         except (BadRequest, Forbidden, NotFound, EndpointGone, InvalidIdentifier) as error:
             raise ApplicationError(str(error), type=REFUSED, non_retryable=True) from error
 
-    async def _raise_if_gate_closed(self) -> None:
-        gate = await self._ledger.gate(self._app_id)
-        now = self._clock()
-        if gate.blocked_until is not None and gate.blocked_until > now:
-            raise _rate_limited(gate.blocked_until, now, gate.reason or "rate limited")
 
-
-def _rate_limited(until: datetime | None, now: datetime, why: str) -> ApplicationError:
-    wait = max((until - now) if until is not None else _SHORTEST_WAIT, _SHORTEST_WAIT)
+def _rate_limited(until: datetime, now: datetime, why: str) -> ApplicationError:
     return ApplicationError(
-        f"Spotify: {why}; no request before {until:%Y-%m-%d %H:%M:%S} UTC"
-        if until is not None
-        else f"Spotify: {why}",
+        f"Spotify: {why}; no request before {until:%Y-%m-%d %H:%M:%S} UTC",
         type=RATE_LIMITED,
-        next_retry_delay=wait,
+        next_retry_delay=max(until - now, _SHORTEST_WAIT),
     )
+
+
+def _retry_after(response: httpx.Response) -> timedelta:
+    try:
+        return timedelta(seconds=math.ceil(float(response.headers.get("Retry-After", "0"))))
+    except ValueError:
+        return _SHORTEST_WAIT
+
+
+def _why(response: httpx.Response, request: httpx.Request) -> str:
+    try:
+        reason = response.json().get("error", {}).get("reason")
+    except ValueError:
+        reason = None
+    what = "daily quota exceeded" if reason == _QUOTA_EXCEEDED else "rate limited"
+    return f"{what} on {request.method} {request.url.path}"

@@ -9,8 +9,8 @@ workflow: the library itself never enters a workflow payload.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from functools import partial
 from typing import Any, TypeVar
 
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities._spotify_calls import REFUSED, SpotifyCalls
+from activities._spotify_calls import REFUSED, RateGate, SpotifyCalls, gated_client
 from enforcer.config import Settings
 from enforcer.ledger import Ledger, LedgerError
 from enforcer.library import reads_items
@@ -35,7 +35,6 @@ from enforcer.models import (
     ScanSectionRequest,
 )
 from enforcer.planner import PlanInputError, make_plan
-from enforcer.session import spotify_client
 from enforcer.spotify import Forbidden, SpotifyClient
 from enforcer.spotify.models import (
     Artist,
@@ -95,13 +94,15 @@ class LibraryActivities:
         self,
         settings: Settings,
         ledger: Ledger,
+        gate: RateGate,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._settings = settings
         self._ledger = ledger
+        self._gate = gate
         self._transport = transport
-        self._calls = SpotifyCalls(ledger, settings.spotify_client_id)
+        self._calls = SpotifyCalls(gate)
 
     @activity.defn(name="scan_library_section")
     async def scan_section(self, request: ScanSectionRequest) -> ScanProgress:
@@ -185,12 +186,8 @@ class LibraryActivities:
         """The plan is stored: the scanned pages are no longer needed."""
         await self._ledger.delete_scan(scan_id)
 
-    @asynccontextmanager
-    async def _client(self, account_id: str) -> AsyncIterator[SpotifyClient]:
-        async with spotify_client(
-            self._settings, self._ledger, account_id, transport=self._transport
-        ) as client:
-            yield client
+    def _client(self, account_id: str) -> AbstractAsyncContextManager[SpotifyClient]:
+        return gated_client(self._settings, self._ledger, account_id, self._gate, self._transport)
 
     async def _store(
         self, scan_id: str, account_id: str, section: str, page_index: int, page: Page[Any]

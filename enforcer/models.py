@@ -222,6 +222,44 @@ class Plan(DomainModel):
     counts: PlanCounts
 
 
+# Batches and their items -------------------------------------------------------------
+
+
+class BatchKind(StrEnum):
+    ENFORCE = "enforce"
+    ROLLBACK = "rollback"
+
+
+class BatchStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    WAITING_FOR_LOGIN = "waiting_for_login"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ROLLED_BACK = "rolled_back"
+
+
+TERMINAL_BATCH_STATUSES = frozenset(
+    {BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED, BatchStatus.ROLLED_BACK}
+)
+
+
+class ItemStatus(StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    ROLLED_BACK = "rolled_back"
+
+
+TERMINAL_ITEM_STATUSES = frozenset(
+    {ItemStatus.COMPLETED, ItemStatus.FAILED, ItemStatus.SKIPPED, ItemStatus.ROLLED_BACK}
+)
+
+
 # What workflows carry ------------------------------------------------------------
 
 
@@ -271,3 +309,170 @@ class BuildPlanRequest(DomainModel):
     scan_id: str
     account_id: str
     options: PlanOptions
+
+
+# Enforcement -----------------------------------------------------------------------
+
+
+class EnforcementRequest(DomainModel):
+    """Carry out a stored plan. The workflow ID ``enforce/{account}/{plan}`` makes a
+    second start of the same plan join the first or return its result."""
+
+    account_id: str
+    plan_id: str
+    max_in_flight: int = Field(default=4, ge=1, le=32)
+    """Chunk activities running at once; the chunks of one playlist always run in order."""
+    checkpoint: EnforcementCheckpoint | None = None
+    """Set only by the workflow itself when it continues as new."""
+
+
+class ChunkLayout(DomainModel):
+    """How a batch's items were cut into Spotify calls, stored in the ledger."""
+
+    chunks: int
+    """Chunks are numbered 0..chunks-1: library chunks first, then playlist by playlist."""
+    library_chunks: int
+    playlist_chunks: int
+    totals: dict[EntityType, int]
+    """Items per entity type in the batch."""
+
+
+class ChunkLanes(DomainModel):
+    """For chunks ``first``.., the lane each belongs to: chunks of one lane (one
+    playlist) run strictly in order; lane -1 (the library) has no order."""
+
+    first: int
+    lanes: tuple[int, ...]
+
+
+class ChunkRequest(DomainModel):
+    batch_id: str
+    account_id: str
+    chunk: int
+
+
+class ChunkFailure(DomainModel):
+    """A chunk that failed for good, and the error its items end with."""
+
+    chunk: ChunkRequest
+    error: str
+
+
+class ItemTally(DomainModel):
+    completed: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def __add__(self, other: ItemTally) -> ItemTally:
+        return ItemTally(
+            completed=self.completed + other.completed,
+            failed=self.failed + other.failed,
+            skipped=self.skipped + other.skipped,
+        )
+
+    @property
+    def done(self) -> int:
+        return self.completed + self.failed + self.skipped
+
+
+class ItemError(DomainModel):
+    """An item that ended failed or skipped, why, and after how many attempts."""
+
+    key: str
+    name: str
+    error: str
+    attempts: int
+
+
+class ChunkOutcome(DomainModel):
+    """What one chunk did: its items' fates, the calls it took, the waits it met."""
+
+    chunk: int
+    tallies: dict[EntityType, ItemTally] = Field(default_factory=dict)
+    api_calls: int = 0
+    rate_limit_waits: int = 0
+    rate_limit_wait_seconds: float = 0.0
+    legacy_operations: tuple[str, ...] = ()
+    """Operations Spotify made us run on the legacy endpoints (a forced fallback)."""
+
+
+class EnforcementCheckpoint(DomainModel):
+    """What a run of the enforcement workflow hands to the next (continue-as-new)."""
+
+    layout: ChunkLayout
+    next_chunk: int
+    started_at: datetime
+    tallies: dict[EntityType, ItemTally]
+    chunks_done: int
+    api_calls: int
+    rate_limit_waits: int
+    rate_limit_wait_seconds: float
+    legacy_operations: tuple[str, ...]
+    paused: bool
+    cancelled: bool
+
+
+class StartBatch(DomainModel):
+    batch_id: str
+    request: EnforcementRequest
+
+
+class ChunkLanesRequest(DomainModel):
+    batch_id: str
+    first: int
+    count: int
+
+
+class BatchStatusChange(DomainModel):
+    batch_id: str
+    status: BatchStatus
+
+
+class FinishBatch(DomainModel):
+    """The workflow's own counters, which the ledger's item statuses complete."""
+
+    batch_id: str
+    plan_id: str
+    account_id: str
+    status: BatchStatus
+    started_at: datetime
+    api_calls: int
+    rate_limit_waits: int
+    rate_limit_wait_seconds: float
+    legacy_operations: tuple[str, ...]
+
+
+class EnforcementProgress(DomainModel):
+    """What the ``progress`` query answers and the Web UI shows."""
+
+    batch_id: str
+    plan_id: str
+    status: BatchStatus
+    totals: dict[EntityType, int]
+    tallies: dict[EntityType, ItemTally]
+    chunks_total: int
+    chunks_done: int
+    api_calls: int
+    rate_limit_waits: int
+    rate_limit_wait_seconds: float
+    started_at: datetime | None = None
+    eta_seconds: float | None = None
+
+
+class EnforcementSummary(DomainModel):
+    """The batch's result: stored in the ledger and returned by the workflow."""
+
+    batch_id: str
+    plan_id: str
+    account_id: str
+    status: BatchStatus
+    totals: dict[EntityType, int]
+    tallies: dict[EntityType, ItemTally]
+    api_calls: int
+    rate_limit_waits: int
+    rate_limit_wait_seconds: float
+    duration_seconds: float
+    legacy_operations: tuple[str, ...] = ()
+    errors: tuple[ItemError, ...] = ()
+    errors_omitted: int = 0
+    """Errors beyond the first ones listed (the ledger has every item's error)."""

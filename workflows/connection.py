@@ -18,6 +18,17 @@ from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError
 
 DEFAULT_TASK_QUEUE: Final = "blocklist-enforcer"
+SPOTIFY_TASK_QUEUE: Final = "spotify-api"
+"""Every activity that writes to Spotify: the queue's server-side rate cap
+(``max_task_queue_activities_per_second``) protects the app's quota across workers."""
+
+
+def spotify_task_queue(main_queue: str) -> str:
+    """The Spotify queue that goes with a main queue: ``spotify-api`` for the default
+    one, a queue of its own for any other (a test run, a second deployment)."""
+    if main_queue == DEFAULT_TASK_QUEUE:
+        return SPOTIFY_TASK_QUEUE
+    return f"{main_queue}/{SPOTIFY_TASK_QUEUE}"
 
 
 def configured_task_queue() -> str:

@@ -11,10 +11,10 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+
+from workflows.policies import LEDGER_RETRY, SPOTIFY_PATIENCE, SPOTIFY_RETRY
 
 with workflow.unsafe.imports_passed_through():
-    from activities._spotify_calls import NON_RETRYABLE_ERROR_TYPES
     from activities.library import LibraryActivities
     from enforcer.models import (
         BuildPlanRequest,
@@ -30,15 +30,6 @@ with workflow.unsafe.imports_passed_through():
 PLAYLISTS_PER_ACTIVITY = 100
 """Playlists one scan activity reads; a few such activities run side by side."""
 
-# Spotify's 429s arrive as errors with their own exact delay (next_retry_delay); the
-# backoff below is for 5xx and timeouts. No attempt limit: a daily quota is a wait of
-# hours, bounded by the schedule-to-close timeout instead.
-SPOTIFY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=list(NON_RETRYABLE_ERROR_TYPES),
-)
 # A scan heartbeats after every page: a worker that dies is noticed within seconds
 # and the next attempt resumes from the last page stored.
 SCAN_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
@@ -63,7 +54,7 @@ class PlanningWorkflow:
             LibraryActivities.check_inputs,
             request,
             start_to_close_timeout=timedelta(minutes=1),
-            retry_policy=SPOTIFY_RETRY,
+            retry_policy=LEDGER_RETRY,
         )
         self._show("reading liked songs, albums, artists and playlists")
         await asyncio.gather(
@@ -84,7 +75,7 @@ class PlanningWorkflow:
                 scan_id=scan_id, account_id=request.account_id, options=request.options
             ),
             start_to_close_timeout=timedelta(minutes=10),
-            retry_policy=SPOTIFY_RETRY,
+            retry_policy=LEDGER_RETRY,
         )
         await workflow.execute_activity_method(
             LibraryActivities.discard_scan,
@@ -105,7 +96,7 @@ class PlanningWorkflow:
             LibraryActivities.scan_section,
             ScanSectionRequest(scan_id=scan_id, account_id=request.account_id, section=section),
             start_to_close_timeout=timedelta(minutes=30),
-            schedule_to_close_timeout=timedelta(days=2),
+            schedule_to_close_timeout=SPOTIFY_PATIENCE,
             heartbeat_timeout=SCAN_HEARTBEAT_TIMEOUT,
             retry_policy=SPOTIFY_RETRY,
         )
@@ -125,7 +116,7 @@ class PlanningWorkflow:
                 stop=stop,
             ),
             start_to_close_timeout=timedelta(minutes=30),
-            schedule_to_close_timeout=timedelta(days=2),
+            schedule_to_close_timeout=SPOTIFY_PATIENCE,
             heartbeat_timeout=SCAN_HEARTBEAT_TIMEOUT,
             retry_policy=SPOTIFY_RETRY,
         )

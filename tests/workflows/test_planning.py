@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
-from cryptography.fernet import Fernet
-from pydantic import SecretStr
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError
 
-from enforcer.config import Settings
 from enforcer.ledger import Ledger, ledger_url
 from enforcer.library import read_library
 from enforcer.models import (
-    BlockedArtist,
     EntityType,
     PlanOptions,
     PlanRequest,
@@ -30,67 +23,12 @@ from enforcer.models import (
 )
 from enforcer.planner import make_plan
 from enforcer.sandbox import Sandbox, generate_library
-from enforcer.session import spotify_client, token_store
-from enforcer.spotify.auth import utc_now
-from enforcer.spotify.tokens import TokenSet
+from enforcer.session import spotify_client
 from tests.support.contract import ContractRecorder
 from tests.support.sandbox import sandbox_transport
+from tests.workflows._world import USER, World, log_in, settings_for, workers, world
 from worker import build_worker
 from workflows.planning import PlanningWorkflow, planning_workflow_id
-
-USER = "user"
-SANDBOX_API = "http://127.0.0.1:8787/v1"
-SANDBOX_ACCOUNTS = "http://127.0.0.1:8787"
-
-
-def settings_for(
-    data_dir: Path, api: str = SANDBOX_API, accounts: str = SANDBOX_ACCOUNTS
-) -> Settings:
-    return Settings(
-        spotify_client_id="blocklist-enforcer-tests",
-        api_base_url=api,
-        accounts_base_url=accounts,
-        data_dir=data_dir,
-        token_key=Fernet.generate_key().decode(),
-    )
-
-
-async def log_in(ledger: Ledger, settings: Settings, sandbox_tokens: dict[str, str]) -> None:
-    """What `starter.py login` leaves behind: the account and its tokens, encrypted."""
-    await ledger.upsert_account(USER, "Generated User")
-    await token_store(ledger, settings).save(
-        USER,
-        TokenSet(
-            access_token=SecretStr(sandbox_tokens["access_token"]),
-            refresh_token=SecretStr(sandbox_tokens["refresh_token"]),
-            expires_at=utc_now() + timedelta(seconds=int(sandbox_tokens["expires_in"])),
-            scope=sandbox_tokens["scope"],
-        ),
-    )
-
-
-World = tuple[Sandbox, Settings, Ledger, httpx.AsyncBaseTransport, list[BlockedArtist]]
-
-
-@asynccontextmanager
-async def world(
-    tmp_path: Path, recorder: ContractRecorder, *, liked_songs: int, playlists: int
-) -> AsyncIterator[World]:
-    """A sandbox with a generated library, a logged-in account and five blocked artists."""
-    library = generate_library(seed=7, liked_songs=liked_songs, playlists=playlists, user_id=USER)
-    sandbox = Sandbox()
-    sandbox.load_fixture(library)
-    settings = settings_for(tmp_path)
-    transport = sandbox_transport(sandbox, recorder)
-    ledger = await Ledger.open(ledger_url(settings))
-    try:
-        await log_in(ledger, settings, sandbox.issue_tokens(USER))
-        artists = library["catalog"]["artists"][:5]
-        blocked = [BlockedArtist(artist_id=a["id"], name=a["name"]) for a in artists]
-        await ledger.add_to_blocklist(USER, blocked, source="id")
-        yield sandbox, settings, ledger, transport, blocked
-    finally:
-        await ledger.close()
 
 
 @pytest.fixture
@@ -110,12 +48,14 @@ async def test_a_50000_song_library_is_planned_whole_and_only_counts_cross_tempo
     task_queue: str,
     big_world: World,
 ) -> None:
-    sandbox, settings, ledger, transport, blocked = big_world
+    sandbox = big_world.sandbox
+    settings = big_world.settings
+    ledger = big_world.ledger
+    transport = big_world.transport
+    blocked = big_world.blocked
     request = PlanRequest(account_id=USER, options=PlanOptions(policy=Policy.FEATURED))
 
-    async with build_worker(
-        temporal_client, settings, ledger, task_queue=task_queue, transport=transport
-    ):
+    async with workers(temporal_client, task_queue, big_world):
         handle = await temporal_client.start_workflow(
             PlanningWorkflow.run,
             request,
@@ -150,12 +90,10 @@ async def test_planning_twice_at_once_joins_the_running_planning(
     task_queue: str,
     small_world: World,
 ) -> None:
-    sandbox, settings, ledger, transport, _ = small_world
+    sandbox = small_world.sandbox
     request = PlanRequest(account_id=USER)
     workflow_id = f"{planning_workflow_id(USER, request.options)}/{uuid.uuid4().hex}"
-    async with build_worker(
-        temporal_client, settings, ledger, task_queue=task_queue, transport=transport
-    ):
+    async with workers(temporal_client, task_queue, small_world):
         first, second = [
             await temporal_client.start_workflow(
                 PlanningWorkflow.run,
@@ -205,14 +143,14 @@ async def test_an_empty_blocklist_fails_the_planning_with_a_clear_reason(
 async def test_a_rate_limited_scan_waits_out_every_429_and_sends_nothing_during_it(
     temporal_client: Client, task_queue: str, small_world: World
 ) -> None:
-    sandbox, settings, ledger, transport, _ = small_world
+    sandbox = small_world.sandbox
+    settings = small_world.settings
+    ledger = small_world.ledger
     # 8 requests per rolling 2 s: the scan's ~25 requests meet several 429s.
     sandbox.settings.rate_limit_budget = 8
     sandbox.settings.rate_limit_window = 2.0
     request = PlanRequest(account_id=USER)
-    async with build_worker(
-        temporal_client, settings, ledger, task_queue=task_queue, transport=transport
-    ):
+    async with workers(temporal_client, task_queue, small_world):
         result = await temporal_client.execute_workflow(
             PlanningWorkflow.run,
             request,

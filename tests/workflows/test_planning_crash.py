@@ -28,7 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from enforcer.ledger import Ledger, ledger_url
 from enforcer.models import BlockedArtist, EntityType, PlanOptions, PlanRequest
 from enforcer.sandbox import generate_library
-from tests.workflows.test_planning import USER, log_in, settings_for
+from tests.workflows._world import USER, log_in, settings_for
 from workflows.planning import PlanningWorkflow, planning_workflow_id
 
 ROOT = Path(__file__).resolve().parents[2]
