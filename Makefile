@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest clean
+.PHONY: test lint typecheck pytest clean demo stop
 
 test: lint typecheck pytest
 
@@ -23,6 +23,15 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# Temporal (Web UI on http://127.0.0.1:8233), the sandbox and the worker in the
+# background (pid files and logs in .data/demo/), then the demo: plan and enforce.
+demo: $(STAMP)
+	scripts/demo.sh start
+
+# Stops what `make demo` started (by its pid files), and nothing else.
+stop:
+	scripts/demo.sh stop
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

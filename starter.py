@@ -1,5 +1,6 @@
 """The person's command line: log in, keep the blocklist and the protect list, run the
-local Spotify sandbox, and plan (soon: enforce, watch, cancel and roll back).
+local Spotify sandbox, plan, enforce a plan and watch, pause, resume or cancel its batch,
+and run the whole flow on the sandbox (``demo``; soon: roll back).
 
 This file only assembles the app; the commands live in the ``commands`` package, one
 module per group, with what they share in its private modules.
@@ -10,6 +11,8 @@ from __future__ import annotations
 import typer
 
 from commands.account import login
+from commands.demo import demo
+from commands.enforcement import batches, cancel, enforce, pause, resume, status
 from commands.lists import blocklist_app, protect_app
 from commands.planning import plan, plans, show_plan
 from commands.sandbox import sandbox
@@ -27,6 +30,13 @@ app.command()(sandbox)
 app.command()(plan)
 app.command("show-plan")(show_plan)
 app.command()(plans)
+app.command()(enforce)
+app.command()(status)
+app.command()(cancel)
+app.command()(pause)
+app.command()(resume)
+app.command()(batches)
+app.command()(demo)
 
 app.add_typer(blocklist_app, name="blocklist")
 app.add_typer(protect_app, name="protect")

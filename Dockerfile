@@ -1,0 +1,18 @@
+# The project's one image: the worker, the starter and the sandbox all run from it
+# (docker-compose.yml). Temporal runs from Temporal's own image.
+FROM python:3.11-slim
+
+WORKDIR /app
+COPY pyproject.toml README.md starter.py worker.py ./
+COPY enforcer ./enforcer
+COPY workflows ./workflows
+COPY activities ./activities
+COPY commands ./commands
+RUN pip install --no-cache-dir . \
+    && useradd --create-home --uid 1000 enforcer \
+    && mkdir /data && chown enforcer /data
+
+USER enforcer
+ENV ENFORCER_DATA_DIR=/data PYTHONUNBUFFERED=1
+VOLUME /data
+CMD ["python", "worker.py"]

@@ -1,0 +1,384 @@
+"""``starter.py enforce``, ``status``, ``cancel``, ``pause``, ``resume`` and ``batches``.
+
+The commands run through typer's ``CliRunner``; the planning and enforcement workflows
+run on the real Temporal dev server, executed by a worker in a thread of this process
+whose activities reach the in-process sandbox (every exchange contract-checked).
+
+The dev server lives for the whole session and a batch's workflow ID is its plan's ID:
+each test blocks the band under a name of its own, which gives its plan an ID (and so a
+batch) that no other test shares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+
+from enforcer.config import Settings, env_name
+from enforcer.models import BlockedArtist, LibrarySnapshot, PlanOptions, ProtectList
+from enforcer.planner import make_plan
+from enforcer.sandbox import Faults
+from enforcer.session import open_ledger
+from tests.support.cli import Cli
+from tests.support.contract import ContractRecorder
+from tests.test_starter_plan import BLOCKED_BAND, WorkerThread, block
+from workflows import search_attributes
+from workflows.enforcement import enforcement_workflow_id
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def enforcer_cli(
+    cli: Cli,
+    temporal_env: WorkflowEnvironment,
+    task_queue: str,
+    contract_recorder: ContractRecorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Cli]:
+    address = temporal_env.client.service_client.config.target_host
+    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
+    monkeypatch.setenv("ENFORCER_TASK_QUEUE", task_queue)
+    cli.log_in("alice", "Alice")
+    block(cli, BlockedArtist(artist_id=BLOCKED_BAND, name=f"Blocked Band {uuid.uuid4().hex}"))
+    with WorkerThread(address, task_queue, cli.settings, cli.sandbox, contract_recorder):
+        yield cli
+
+
+def planned(cli: Cli) -> dict[str, Any]:
+    """Plans alice's library; the plan as JSON."""
+    plan: dict[str, Any] = json.loads(cli.ok("plan", "--format", "json"))
+    return plan
+
+
+def write_calls(cli: Cli) -> int:
+    return sum(n for endpoint, n in cli.sandbox.counters.calls.items() if endpoint[:4] != "GET ")
+
+
+def still_in_library(cli: Cli, plan: dict[str, Any]) -> list[str]:
+    """The names of the plan's actions whose entity the sandbox's library still holds."""
+    library = cli.sandbox.dump_user("alice")
+    liked = {song["track_id"] for song in library["liked_songs"]}
+    albums = {album["album_id"] for album in library["saved_albums"]}
+    artists = set(library["followed_artists"])
+    playlists = {
+        playlist["id"]: {item.get("uri") for item in playlist["items"]}
+        for playlist in cli.sandbox.dump()["playlists"]
+    }
+    held = {
+        "liked_song": lambda action: action["entity_id"] in liked,
+        "saved_album": lambda action: action["entity_id"] in albums,
+        "followed_artist": lambda action: action["entity_id"] in artists,
+        "playlist_item": lambda action: action["uri"] in playlists[action["container_id"]],
+    }
+    return [a["name"] for a in plan["actions"] if held[a["entity_type"]](a)]
+
+
+def started(temporal_env: WorkflowEnvironment, workflow_id: str) -> bool:
+    """Whether the dev server knows ``workflow_id`` (asked from this test's own loop)."""
+
+    async def describe() -> bool:
+        address = temporal_env.client.service_client.config.target_host
+        client = await Client.connect(address)
+        try:
+            await client.get_workflow_handle(workflow_id).describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    return asyncio.run(describe())
+
+
+def test_enforce_removes_the_plan_from_the_library_and_prints_the_summary(
+    enforcer_cli: Cli,
+) -> None:
+    plan = planned(enforcer_cli)
+    assert plan["actions"]
+    assert still_in_library(enforcer_cli, plan)
+
+    output = enforcer_cli.ok("enforce", plan["id"], "--yes", "--watch")
+
+    assert still_in_library(enforcer_cli, plan) == []
+    batch_id = enforcement_workflow_id("alice", plan["id"])
+    assert f"Batch {batch_id}" in output
+    assert "completed" in output
+    assert "Liked songs" in output
+    assert "Playlist items" in output
+    assert "API calls" in output
+    assert "Rate-limit waits" in output
+
+
+def test_enforcing_a_plan_again_writes_nothing_and_shows_the_earlier_result(
+    enforcer_cli: Cli,
+) -> None:
+    plan = planned(enforcer_cli)
+    first = json.loads(
+        enforcer_cli.ok("status", _enforced(enforcer_cli, plan["id"]), "--format", "json")
+    )
+    writes = write_calls(enforcer_cli)
+
+    again = enforcer_cli.ok("enforce", plan["id"], "--yes")
+
+    assert "already enforced" in again
+    assert "completed" in again
+    assert write_calls(enforcer_cli) == writes
+    second = json.loads(
+        enforcer_cli.ok("status", enforcement_workflow_id("alice", plan["id"]), "--format", "json")
+    )
+    assert second == first
+    assert second["state"] == "ended"
+    assert second["summary"]["status"] == "completed"
+    assert sum(t["completed"] for t in second["summary"]["tallies"].values()) == len(
+        plan["actions"]
+    )
+
+
+def _enforced(cli: Cli, plan_id: str) -> str:
+    cli.ok("enforce", plan_id, "--yes", "--watch")
+    return enforcement_workflow_id("alice", plan_id)
+
+
+def test_status_of_a_finished_batch_is_its_summary(enforcer_cli: Cli) -> None:
+    plan = planned(enforcer_cli)
+    batch_id = _enforced(enforcer_cli, plan["id"])
+
+    table = enforcer_cli.ok("status", batch_id)
+
+    assert f"Batch {batch_id}" in table
+    assert "completed" in table
+    assert "Duration" in table
+    assert "No item failed" in enforcer_cli.ok("status", batch_id, "--errors")
+
+
+def test_enforce_without_watch_says_how_to_follow_the_batch(enforcer_cli: Cli) -> None:
+    plan = planned(enforcer_cli)
+    batch_id = enforcement_workflow_id("alice", plan["id"])
+
+    output = enforcer_cli.ok("enforce", plan["id"], "--yes")
+
+    assert f"starter.py status {batch_id} --watch" in output
+    assert "/namespaces/default/workflows/enforce%2Falice%2F" in output
+    ended = json.loads(enforcer_cli.ok("status", batch_id, "--watch", "--format", "json"))
+    assert ended["summary"]["status"] == "completed"
+
+
+def listed_batches(cli: Cli, *options: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(cli.ok("batches", "--format", "json", *options))
+    return rows
+
+
+def test_batches_lists_the_batch_newest_first(enforcer_cli: Cli) -> None:
+    plan = planned(enforcer_cli)
+    batch_id = _enforced(enforcer_cli, plan["id"])
+
+    # Other tests' batches of alice share the session's server: this one is the newest.
+    deadline = time.monotonic() + 10
+    rows = listed_batches(enforcer_cli)
+    while (not rows or rows[0]["status"] != "completed") and time.monotonic() < deadline:
+        time.sleep(0.2)  # visibility follows the workflow within moments
+        rows = listed_batches(enforcer_cli)
+    assert rows[0]["batch_id"] == batch_id
+    assert rows[0]["plan_id"] == plan["id"]
+    assert rows[0]["status"] == "completed"
+    assert rows[0]["done"] == rows[0]["total"] == str(len(plan["actions"]))
+    started_at = [row["started_at"] for row in rows]
+    assert started_at == sorted(started_at, reverse=True)
+    assert batch_id in {
+        row["batch_id"] for row in listed_batches(enforcer_cli, "--status", "completed")
+    }
+    assert batch_id not in {
+        row["batch_id"] for row in listed_batches(enforcer_cli, "--status", "running")
+    }
+
+
+def test_signals_to_a_finished_batch_are_refused(enforcer_cli: Cli) -> None:
+    batch_id = _enforced(enforcer_cli, planned(enforcer_cli)["id"])
+    for signal in ("cancel", "pause", "resume"):
+        error = enforcer_cli.fails(signal, batch_id)
+        assert batch_id in error
+        assert "ended" in error
+
+
+def test_an_unknown_plan_is_named_and_nothing_starts(
+    enforcer_cli: Cli, temporal_env: WorkflowEnvironment
+) -> None:
+    error = enforcer_cli.fails("enforce", "nope0123456789ab", "--yes")
+    assert "nope0123456789ab" in error
+    assert not started(temporal_env, enforcement_workflow_id("alice", "nope0123456789ab"))
+
+
+def test_without_a_terminal_enforce_asks_for_yes_and_starts_nothing(
+    enforcer_cli: Cli, temporal_env: WorkflowEnvironment
+) -> None:
+    plan = planned(enforcer_cli)
+    writes = write_calls(enforcer_cli)
+
+    assert "--yes" in enforcer_cli.fails("enforce", plan["id"])
+
+    assert not started(temporal_env, enforcement_workflow_id("alice", plan["id"]))
+    assert write_calls(enforcer_cli) == writes
+
+
+def test_plan_id_and_plan_now_are_exclusive(enforcer_cli: Cli) -> None:
+    assert "exactly one" in enforcer_cli.fails("enforce", "--yes")
+    assert "exactly one" in enforcer_cli.fails("enforce", "abc", "--plan-now", "--yes")
+
+
+def test_enforce_plan_now_plans_then_enforces(enforcer_cli: Cli) -> None:
+    output = enforcer_cli.ok("enforce", "--plan-now", "--yes", "--watch")
+    assert "completed" in output
+    assert json.loads(enforcer_cli.ok("plan", "--format", "json"))["actions"] == []
+
+
+def batch_status(cli: Cli, batch_id: str) -> str:
+    shown = json.loads(cli.ok("status", batch_id, "--format", "json"))
+    status: str = shown["progress" if shown["state"] == "running" else "summary"]["status"]
+    return status
+
+
+def wait_for_status(cli: Cli, batch_id: str, status: str) -> None:
+    deadline = time.monotonic() + 20
+    while (seen := batch_status(cli, batch_id)) != status:
+        assert time.monotonic() < deadline, f"{batch_id} stayed {seen}, never {status}"
+        time.sleep(0.05)
+
+
+def test_pause_resume_and_cancel_a_running_batch(enforcer_cli: Cli) -> None:
+    plan = planned(enforcer_cli)
+    # Every Spotify call now takes 2 s, so the batch is still running between commands.
+    enforcer_cli.sandbox.set_faults(Faults(latency_ms=2000))
+    batch_id = enforcement_workflow_id("alice", plan["id"])
+    enforcer_cli.ok("enforce", plan["id"], "--yes", "--max-in-flight", "1")
+    wait_for_status(enforcer_cli, batch_id, "running")
+
+    assert "asked to pause" in enforcer_cli.ok("pause", batch_id)
+    wait_for_status(enforcer_cli, batch_id, "paused")
+    assert "asked to resume" in enforcer_cli.ok("resume", batch_id)
+    wait_for_status(enforcer_cli, batch_id, "running")
+    assert "asked to cancel" in enforcer_cli.ok("cancel", batch_id)
+
+    ended = json.loads(enforcer_cli.ok("status", batch_id, "--watch", "--format", "json"))
+    summary = ended["summary"]
+    assert summary["status"] == "cancelled"
+    # Nothing is lost: every item ended completed, failed or skipped.
+    done = sum(sum(tally.values()) for tally in summary["tallies"].values())
+    assert done == len(plan["actions"])
+
+
+def test_status_of_a_terminated_batch_falls_back_to_the_ledger(
+    enforcer_cli: Cli, temporal_env: WorkflowEnvironment
+) -> None:
+    plan = planned(enforcer_cli)
+    enforcer_cli.sandbox.set_faults(Faults(latency_ms=2000))
+    batch_id = enforcement_workflow_id("alice", plan["id"])
+    enforcer_cli.ok("enforce", plan["id"], "--yes", "--max-in-flight", "1")
+    wait_for_status(enforcer_cli, batch_id, "running")
+
+    async def terminate() -> None:
+        address = temporal_env.client.service_client.config.target_host
+        client = await Client.connect(address)
+        await client.get_workflow_handle(batch_id).terminate("a test ends it")
+
+    asyncio.run(terminate())
+    result = enforcer_cli("status", batch_id, "--format", "json")
+
+    assert result.exit_code == 0, result.stderr
+    assert "terminated" in result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["state"] == "ended"
+    assert shown["summary"]["batch_id"] == batch_id
+    assert shown["summary"]["totals"] == {
+        entity: sum(a["entity_type"] == entity for a in plan["actions"])
+        for entity in {a["entity_type"] for a in plan["actions"]}
+    }
+
+
+@pytest.mark.parametrize("command", ["status", "cancel", "pause", "resume"])
+def test_an_unknown_batch_is_named(enforcer_cli: Cli, command: str) -> None:
+    error = enforcer_cli.fails(command, "enforce/alice/nope0123456789ab")
+    assert "enforce/alice/nope0123456789ab" in error
+    assert "unknown batch" in error
+
+
+def stored_plan(cli: Cli) -> str:
+    """A plan of alice's stored in the ledger without Temporal; its ID."""
+    plan = make_plan(
+        LibrarySnapshot(account_id="alice"),
+        [BlockedArtist(artist_id=BLOCKED_BAND, name="Blocked Band")],
+        ProtectList(),
+        PlanOptions(),
+    )
+
+    async def save() -> None:
+        async with open_ledger(cli.settings) as ledger:
+            await ledger.save_plan(plan)
+
+    asyncio.run(save())
+    return plan.id
+
+
+@pytest.mark.parametrize("command", ["enforce", "status", "cancel", "pause", "resume", "batches"])
+def test_an_unreachable_temporal_fails_within_seconds(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    cli.log_in("alice", "Alice")
+    arguments = {
+        "enforce": (stored_plan(cli), "--yes"),
+        "batches": (),
+    }.get(command, ("enforce/alice/0123456789abcdef",))
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")
+    began = time.monotonic()
+
+    error = cli.fails(command, *arguments)
+
+    assert time.monotonic() - began < 10
+    assert "127.0.0.1:1" in error
+    assert "Temporal" in error
+
+
+# docker-compose.yml -----------------------------------------------------------------
+
+
+def test_docker_compose_sets_only_real_settings_and_registers_the_search_attributes() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"temporal", "sandbox", "worker"} <= set(services)
+
+    fields = {env_name(field) for field in Settings.model_fields}
+    for name, service in services.items():
+        environment = service.get("environment", {})
+        assert isinstance(environment, dict), f"{name}: environment as a mapping"
+        unknown = {v for v in environment if v.startswith("ENFORCER_")} - fields
+        assert not unknown, f"{name} sets {unknown}, which are not Settings fields"
+
+    temporal = " ".join(services["temporal"]["command"])
+    for key in search_attributes.ALL:
+        assert f"{key.name}=Keyword" in temporal
+    assert "TEMPORAL_ADDRESS" in services["worker"]["environment"]
+
+
+def test_docker_compose_worker_settings_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for name, service in compose["services"].items():
+        environment = service.get("environment", {})
+        if not any(v.startswith("ENFORCER_") for v in environment):
+            continue
+        for variable in [v for v in os.environ if v.startswith("ENFORCER_")]:
+            monkeypatch.delenv(variable)
+        for variable, value in environment.items():
+            monkeypatch.setenv(variable, str(value))
+        assert Settings().spotify_client_id, name
