@@ -9,88 +9,29 @@ planning tests check the same requests.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from enforcer.ledger import Ledger, ledger_url
 from enforcer.models import BlockedArtist, EntityType, PlanOptions, PlanRequest
 from enforcer.sandbox import generate_library
+from tests.workflows._processes import (
+    eventually,
+    process,
+    sandbox_server,
+    sandbox_urls,
+    worker_environment,
+)
 from tests.workflows._world import USER, log_in, settings_for
 from workflows.planning import PlanningWorkflow, planning_workflow_id
 
-ROOT = Path(__file__).resolve().parents[2]
 LIKED_SONGS = 50_000
 PAGES = LIKED_SONGS // 50
 LIKED_SONGS_PAGE = "GET /v1/me/tracks"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        child = subprocess.Popen(  # noqa: S603 - our own entry points
-            [sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-        try:
-            yield child
-        finally:
-            if child.poll() is None:
-                child.terminate()
-                child.wait(timeout=30)
-
-
-POLL = 0.05
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, within: float, what: str) -> None:
-    for _ in range(int(within / POLL)):
-        if await check():
-            return
-        await asyncio.sleep(POLL)
-    raise AssertionError(f"waited {within} s for {what}")
-
-
-@asynccontextmanager
-async def sandbox_server(
-    tmp_path: Path,
-) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, Any]]]:
-    """`starter.py sandbox` serving a generated library; yields an admin client on it."""
-    library = generate_library(seed=3, liked_songs=LIKED_SONGS, playlists=20, user_id=USER)
-    fixture = tmp_path / "library.json"
-    fixture.write_text(json.dumps(library))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    args = ["starter.py", "sandbox", "--fixture", str(fixture), "--port", str(port)]
-    with process(args, dict(os.environ), tmp_path / "sandbox.log"):
-        async with httpx.AsyncClient(base_url=base) as admin:
-
-            async def up() -> bool:
-                try:
-                    return (await admin.get("/__sandbox/counters")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(up, within=60, what="the sandbox server to listen")
-            yield admin, library
 
 
 async def liked_song_pages_read(admin: httpx.AsyncClient) -> int:
@@ -99,14 +40,15 @@ async def liked_song_pages_read(admin: httpx.AsyncClient) -> int:
 
 
 async def test_a_worker_killed_mid_scan_is_resumed_from_its_heartbeat_cursor(
-    temporal_env: WorkflowEnvironment, temporal_client: Client, task_queue: str, tmp_path: Path
+    temporal_client: Client, task_queue: str, tmp_path: Path
 ) -> None:
-    async with sandbox_server(tmp_path) as (admin, library):
+    library = generate_library(seed=3, liked_songs=LIKED_SONGS, playlists=20, user_id=USER)
+    async with sandbox_server(tmp_path, library) as admin:
         # A little latency, so the scan is still going when its worker dies.
         faults = await admin.put("/__sandbox/faults", json={"seed": 1, "latency_ms": 3})
         faults.raise_for_status()
-        base = str(admin.base_url).rstrip("/")
-        settings = settings_for(tmp_path, api=f"{base}/v1", accounts=base)
+        api, accounts = sandbox_urls(admin)
+        settings = settings_for(tmp_path, api=api, accounts=accounts)
         async with await Ledger.open(ledger_url(settings)) as ledger:
             tokens = (await admin.post(f"/__sandbox/users/{USER}/tokens")).json()
             await log_in(ledger, settings, tokens)
@@ -115,15 +57,7 @@ async def test_a_worker_killed_mid_scan_is_resumed_from_its_heartbeat_cursor(
                 USER, [BlockedArtist(artist_id=artist["id"], name=artist["name"])], source="id"
             )
 
-        env = {
-            **os.environ,
-            "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
-            "ENFORCER_SPOTIFY_CLIENT_ID": settings.spotify_client_id,
-            "ENFORCER_API_BASE_URL": settings.api_base_url,
-            "ENFORCER_ACCOUNTS_BASE_URL": settings.accounts_base_url,
-            "ENFORCER_DATA_DIR": str(settings.data_dir),
-            "ENFORCER_TOKEN_KEY": settings.token_key.get_secret_value(),  # type: ignore[union-attr]
-        }
+        env = worker_environment(temporal_client, settings)
         worker_args = ["worker.py", "--task-queue", task_queue]
         handle = await temporal_client.start_workflow(
             PlanningWorkflow.run,
