@@ -1,0 +1,23 @@
+"""The activities' public surface: what the worker and the workflows may rely on.
+
+The workflows need the error types the activities raise (to decide what is retried
+and what parks a batch for a new login); the worker needs the app-wide ``RateGate``
+it hands to the activities. How calls to Spotify are made stays in
+``activities._spotify_calls``.
+"""
+
+from activities._spotify_calls import (
+    LOGIN_REQUIRED,
+    NON_RETRYABLE_ERROR_TYPES,
+    RATE_LIMITED,
+    REFUSED,
+    RateGate,
+)
+
+__all__ = [
+    "LOGIN_REQUIRED",
+    "NON_RETRYABLE_ERROR_TYPES",
+    "RATE_LIMITED",
+    "REFUSED",
+    "RateGate",
+]

@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from pydantic import BaseModel
 
 from commands._inputs import (
     FileOption,
@@ -39,13 +40,21 @@ ProtectKind = Literal["track", "playlist"]
 
 def report_added(what: str, added: Sequence[str], already: Sequence[str]) -> None:
     if added:
-        typer.echo(f"Added to the {what}:")
-        for line in added:
-            typer.echo(f"  {line}")
+        _echo_section(f"Added to the {what}:", added)
     if already:
-        typer.echo(f"Already on the {what}:")
-        for line in already:
-            typer.echo(f"  {line}")
+        _echo_section(f"Already on the {what}:", already)
+
+
+def _echo_section(heading: str, lines: Iterable[str]) -> None:
+    typer.echo(heading)
+    for line in lines:
+        typer.echo(f"  {line}")
+
+
+def _entry_rows(entries: Iterable[BaseModel], columns: Sequence[Column]) -> list[Row]:
+    """One row per entry: each column shows the entry's field of the same name."""
+    keys = {column.key for column in columns}
+    return [entry.model_dump(include=keys) for entry in entries]
 
 
 # --- blocklist ----------------------------------------------------------------------
@@ -115,9 +124,7 @@ async def _blocklist_remove(values: Sequence[str], account: str | None) -> None:
         removed = await session.ledger.remove_from_blocklist(
             session.account_id, [artist_id for _, artist_id in parsed]
         )
-    typer.echo("Removed from the blocklist:")
-    for artist in removed:
-        typer.echo(f"  {_artist_line(artist)}")
+    _echo_section("Removed from the blocklist:", map(_artist_line, removed))
 
 
 @blocklist_app.command("list")
@@ -132,15 +139,7 @@ async def _blocklist_list(output: OutputFormat, account: str | None) -> None:
     async with account_session(account) as session:
         entries = await session.ledger.blocklist(session.account_id)
         account_id = session.account_id
-    rows: list[Row] = [
-        {
-            "name": entry.name,
-            "artist_id": entry.artist_id,
-            "source": entry.source,
-            "added_at": entry.added_at,
-        }
-        for entry in entries
-    ]
+    rows = _entry_rows(entries, BLOCKLIST_COLUMNS)
     emit(
         rows,
         BLOCKLIST_COLUMNS,
@@ -255,9 +254,10 @@ async def _protect_remove(values: Sequence[str], kind: str, account: str | None)
             ids = [spotify_id for _, (k, spotify_id) in parsed if k == what]
             if ids:
                 removed += await ledger.remove_protected(account_id, what, ids)
-    typer.echo("Removed from the protect list:")
-    for entry in removed:
-        typer.echo(f"  {entry.kind} {entry.name} ({entry.spotify_id})")
+    _echo_section(
+        "Removed from the protect list:",
+        (f"{entry.kind} {entry.name} ({entry.spotify_id})" for entry in removed),
+    )
 
 
 @protect_app.command("list")
@@ -270,15 +270,7 @@ async def _protect_list(output: OutputFormat, account: str | None) -> None:
     async with account_session(account) as session:
         entries = await session.ledger.protected(session.account_id)
         account_id = session.account_id
-    rows: list[Row] = [
-        {
-            "kind": entry.kind,
-            "name": entry.name,
-            "spotify_id": entry.spotify_id,
-            "added_at": entry.added_at,
-        }
-        for entry in entries
-    ]
+    rows = _entry_rows(entries, PROTECT_COLUMNS)
     emit(
         rows,
         PROTECT_COLUMNS,

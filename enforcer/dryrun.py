@@ -2,7 +2,8 @@
 
 - ``table``: what would be removed per entity type, the playlists touched with how many
   items each, examples with their reasons, what cannot be enforced grouped by why
-  (each with a one-line explanation), and the plan ID with the command that enforces it.
+  (each with a one-line explanation), and the plan ID with the command that enforces it
+  (or, for a plan without actions, that there is nothing to enforce).
 - ``json``: the whole plan, keys sorted, so that equal plans print equal text.
 - ``csv``: one row per action and per not-enforced entry.
 """
@@ -12,8 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
-from typing import Literal
+from collections.abc import Callable, Iterable, Sequence
+from typing import Literal, TypeVar
 
 from rich.console import Console, RenderableType
 from rich.table import Table
@@ -33,6 +34,7 @@ from enforcer.models import (
 __all__ = [
     "CSV_COLUMNS",
     "FORMATS",
+    "NOTHING_TO_ENFORCE",
     "WHY_EXPLANATIONS",
     "PlanFormat",
     "enforce_command",
@@ -55,6 +57,9 @@ CSV_COLUMNS = (
     "uri",
 )
 MIN_WIDTH = 40
+NOTHING_TO_ENFORCE = "Nothing to enforce: the library already obeys the blocklist."
+
+_Member = TypeVar("_Member")
 
 _ENTITY_TITLES = {
     EntityType.LIKED_SONG: "Liked songs",
@@ -210,13 +215,18 @@ def _table(plan: Plan, *, examples: int, width: int, color: bool) -> str:
         _playlists_table(plan),
         _examples(plan, examples),
         _not_enforced(plan, examples),
-        Text(f"Plan ID: {plan.id}\nTo enforce it: {enforce_command(plan)}"),
+        _closing(plan),
     ]
     for part in parts:
         console.print(part)
         console.print()
     # Rich pads titles and wrapped lines to the full width: trailing blanks help no one.
     return "\n".join(line.rstrip() for line in out.getvalue().rstrip().splitlines()) + "\n"
+
+
+def _closing(plan: Plan) -> Text:
+    next_step = f"To enforce it: {enforce_command(plan)}" if plan.actions else NOTHING_TO_ENFORCE
+    return Text(f"Plan ID: {plan.id}\n{next_step}")
 
 
 def _heading(plan: Plan) -> Text:
@@ -277,11 +287,7 @@ def _examples(plan: Plan, limit: int) -> RenderableType:
         actions = [action for action in plan.actions if action.entity_type is entity_type]
         if not actions:
             continue
-        lines.append(f"{title} ({len(actions)}):\n")
-        for action in actions[:limit]:
-            lines.append(f"  - {_action_line(action)}\n")
-        if len(actions) > limit:
-            lines.append(f"  … and {len(actions) - limit} more\n")
+        _append_group(lines, f"{title} ({len(actions)}):", actions, _action_line, limit)
     if not plan.actions:
         lines.append("Nothing to remove.\n")
     lines.rstrip()
@@ -296,13 +302,25 @@ def _not_enforced(plan: Plan, limit: int) -> RenderableType:
         entries = [entry for entry in plan.not_enforced if entry.why is why]
         if not entries:
             continue
-        lines.append(f"{title} ({len(entries)}): {WHY_EXPLANATIONS[why]}\n")
-        for entry in entries[:limit]:
-            lines.append(f"  - {_not_enforced_line(entry)}\n")
-        if len(entries) > limit:
-            lines.append(f"  … and {len(entries) - limit} more\n")
+        heading = f"{title} ({len(entries)}): {WHY_EXPLANATIONS[why]}"
+        _append_group(lines, heading, entries, _not_enforced_line, limit)
     lines.rstrip()
     return lines
+
+
+def _append_group(
+    lines: Text,
+    heading: str,
+    members: Sequence[_Member],
+    describe: Callable[[_Member], str],
+    limit: int,
+) -> None:
+    """``heading``, then at most ``limit`` members, one a line, and how many more there are."""
+    lines.append(f"{heading}\n")
+    for member in members[:limit]:
+        lines.append(f"  - {describe(member)}\n")
+    if len(members) > limit:
+        lines.append(f"  … and {len(members) - limit} more\n")
 
 
 def _action_line(action: PlannedAction) -> str:

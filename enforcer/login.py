@@ -95,29 +95,21 @@ async def login(
     """
     if wait_for_browser <= 0:
         raise ValueError(f"wait_for_browser={wait_for_browser!r} must be a positive number")
-    if ledger is None:
-        # Opened before the browser dance, so a broken ledger fails before the person acts.
-        async with open_ledger(settings) as opened:
-            return await _login(
-                settings,
-                ledger=opened,
-                open_browser=open_browser,
-                browser=browser,
-                echo=echo,
-                accounts_transport=accounts_transport,
-                api_transport=api_transport,
-                wait_for_browser=wait_for_browser,
-            )
-    return await _login(
-        settings,
-        ledger=ledger,
-        open_browser=open_browser,
-        browser=browser,
-        echo=echo,
-        accounts_transport=accounts_transport,
-        api_transport=api_transport,
-        wait_for_browser=wait_for_browser,
-    )
+    # A ledger the caller gave stays open; one opened here is closed on the way out.
+    async with contextlib.AsyncExitStack() as opened_here:
+        if ledger is None:
+            # Opened before the browser dance, so a broken ledger fails before the person acts.
+            ledger = await opened_here.enter_async_context(open_ledger(settings))
+        return await _login(
+            settings,
+            ledger=ledger,
+            open_browser=open_browser,
+            browser=browser,
+            echo=echo,
+            accounts_transport=accounts_transport,
+            api_transport=api_transport,
+            wait_for_browser=wait_for_browser,
+        )
 
 
 async def _login(

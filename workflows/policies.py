@@ -8,7 +8,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities._spotify_calls import NON_RETRYABLE_ERROR_TYPES
+    from activities import NON_RETRYABLE_ERROR_TYPES
 
 # Spotify's 429s arrive as errors carrying their own exact delay (next_retry_delay),
 # which overrides this backoff; the backoff is for 5xx and timeouts. No attempt limit:

@@ -14,6 +14,9 @@ from enforcer.ledger._records import AccountRecord
 from enforcer.ledger._tables import ACCOUNTS
 from enforcer.spotify import Generation
 
+# What an AccountRecord holds: never the tokens, nor the generations.
+_RECORD_COLUMNS = (ACCOUNTS.c.account_id, ACCOUNTS.c.display_name, ACCOUNTS.c.created_at)
+
 
 class AccountStore(StoreBase):
     async def upsert_account(self, account_id: str, display_name: str | None) -> None:
@@ -21,29 +24,13 @@ class AccountStore(StoreBase):
         account_id = account_id_of(account_id)
         if display_name is not None and not isinstance(display_name, str):
             raise InvalidLedgerValue(f"display name must be text, not {display_name!r}")
-        now = utc_now()
-        async with writing(self._engine) as connection:
-            insert = upsert_insert(connection, ACCOUNTS).values(
-                account_id=account_id,
-                display_name=display_name,
-                generations={},
-                created_at=now,
-                updated_at=now,
-            )
-            await connection.execute(
-                insert.on_conflict_do_update(
-                    index_elements=[ACCOUNTS.c.account_id],
-                    set_={"display_name": display_name, "updated_at": now},
-                )
-            )
+        await self._upsert(account_id, {"display_name": display_name})
 
     async def accounts(self) -> list[AccountRecord]:
         """Every account, by ID."""
         async with reading(self._engine) as connection:
             rows = await connection.execute(
-                select(
-                    ACCOUNTS.c.account_id, ACCOUNTS.c.display_name, ACCOUNTS.c.created_at
-                ).order_by(ACCOUNTS.c.account_id)
+                select(*_RECORD_COLUMNS).order_by(ACCOUNTS.c.account_id)
             )
             return [AccountRecord.model_validate(row._asdict()) for row in rows]
 
@@ -51,9 +38,7 @@ class AccountStore(StoreBase):
         async with reading(self._engine) as connection:
             row = (
                 await connection.execute(
-                    select(
-                        ACCOUNTS.c.account_id, ACCOUNTS.c.display_name, ACCOUNTS.c.created_at
-                    ).where(ACCOUNTS.c.account_id == account_id)
+                    select(*_RECORD_COLUMNS).where(ACCOUNTS.c.account_id == account_id)
                 )
             ).first()
         if row is None:
@@ -104,21 +89,7 @@ class AccountStore(StoreBase):
 
     async def _save_login(self, account_id: str, ciphertext: bytes) -> None:
         account_id = account_id_of(account_id)
-        now = utc_now()
-        async with writing(self._engine) as connection:
-            insert = upsert_insert(connection, ACCOUNTS).values(
-                account_id=account_id,
-                tokens=ciphertext,
-                generations={},
-                created_at=now,
-                updated_at=now,
-            )
-            await connection.execute(
-                insert.on_conflict_do_update(
-                    index_elements=[ACCOUNTS.c.account_id],
-                    set_={"tokens": ciphertext, "updated_at": now},
-                )
-            )
+        await self._upsert(account_id, {"tokens": ciphertext})
 
     async def _load_login(self, account_id: str) -> bytes | None:
         async with reading(self._engine) as connection:
@@ -135,3 +106,21 @@ class AccountStore(StoreBase):
                 .order_by(ACCOUNTS.c.account_id)
             )
             return list(found)
+
+    async def _upsert(self, account_id: str, columns: Mapping[str, object]) -> None:
+        """Create the account with ``columns``, or set just those on the one there is."""
+        now = utc_now()
+        async with writing(self._engine) as connection:
+            insert = upsert_insert(connection, ACCOUNTS).values(
+                account_id=account_id,
+                generations={},
+                created_at=now,
+                updated_at=now,
+                **columns,
+            )
+            await connection.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[ACCOUNTS.c.account_id],
+                    set_={**columns, "updated_at": now},
+                )
+            )

@@ -22,7 +22,7 @@ from ._identifiers import (
     parse_uri,
 )
 from ._objects import ObjectRenderer
-from ._state import LibraryState, Playlist, PlaylistItem, User
+from ._state import LibraryState, Playlist, PlaylistItem, Timeline, User
 
 if TYPE_CHECKING:
     from ._sandbox import Sandbox
@@ -172,6 +172,49 @@ def _known(ids: Sequence[str], catalog: dict[str, Any], what: str) -> None:
     for ident in ids:
         if ident not in catalog:
             raise ApiError(400, f"Non existing {what} id: {ident!r}")
+
+
+@dataclass(frozen=True)
+class _SavedIds:
+    """Liked songs or saved albums: both answer the same legacy writes by ID."""
+
+    timeline: Timeline
+    catalog: dict[str, Any]
+    what: str
+    """What an ID names, in the error for one the catalog lacks."""
+    maximum: int
+    """How many IDs one request may name."""
+
+    async def save(self, call: Call) -> Response:
+        ids = await _ids(call, self.maximum)
+        _known(ids, self.catalog, self.what)
+        for ident in reversed(ids):
+            if ident not in self.timeline:
+                self.timeline.put(ident, call.now)
+        return Response(status_code=200)
+
+    async def remove(self, call: Call) -> Response:
+        ids = await _ids(call, self.maximum)
+        _known(ids, self.catalog, self.what)
+        for ident in ids:
+            self.timeline.remove(ident)
+        return Response(status_code=200)
+
+    async def contain(self, call: Call) -> Response:
+        ids = await _ids(call, self.maximum, query_only=True)
+        return JSONResponse([ident in self.timeline for ident in ids])
+
+
+def _liked_songs(call: Call) -> _SavedIds:
+    return _SavedIds(
+        call.user.liked_songs, call.state.catalog.tracks, "track", rules.LEGACY_TRACK_IDS_MAX
+    )
+
+
+def _saved_albums(call: Call) -> _SavedIds:
+    return _SavedIds(
+        call.user.saved_albums, call.state.catalog.albums, "album", rules.LEGACY_ALBUM_IDS_MAX
+    )
 
 
 def _uris(raw: str | None, maximum: int, allowed: frozenset[str]) -> list[SpotifyUri]:
@@ -402,24 +445,14 @@ class WebApi:
             _known([ident for ident, _ in dated], call.state.catalog.tracks, "track")
             for track_id, added_at in dated:
                 liked.put(track_id, added_at)
-        else:
-            ids = await _ids(call, rules.LEGACY_TRACK_IDS_MAX)
-            _known(ids, call.state.catalog.tracks, "track")
-            for track_id in reversed(ids):
-                if track_id not in liked:
-                    liked.put(track_id, call.now)
-        return Response(status_code=200)
+            return Response(status_code=200)
+        return await _liked_songs(call).save(call)
 
     async def remove_tracks(self, call: Call) -> Response:
-        ids = await _ids(call, rules.LEGACY_TRACK_IDS_MAX)
-        _known(ids, call.state.catalog.tracks, "track")
-        for track_id in ids:
-            call.user.liked_songs.remove(track_id)
-        return Response(status_code=200)
+        return await _liked_songs(call).remove(call)
 
     async def tracks_contain(self, call: Call) -> Response:
-        ids = await _ids(call, rules.LEGACY_TRACK_IDS_MAX, query_only=True)
-        return JSONResponse([track_id in call.user.liked_songs for track_id in ids])
+        return await _liked_songs(call).contain(call)
 
     # -- saved albums
 
@@ -434,23 +467,13 @@ class WebApi:
         return _page(call.render, "/me/albums", items, offset, limit, len(saved))
 
     async def save_albums(self, call: Call) -> Response:
-        ids = await _ids(call, rules.LEGACY_ALBUM_IDS_MAX)
-        _known(ids, call.state.catalog.albums, "album")
-        for album_id in reversed(ids):
-            if album_id not in call.user.saved_albums:
-                call.user.saved_albums.put(album_id, call.now)
-        return Response(status_code=200)
+        return await _saved_albums(call).save(call)
 
     async def remove_albums(self, call: Call) -> Response:
-        ids = await _ids(call, rules.LEGACY_ALBUM_IDS_MAX)
-        _known(ids, call.state.catalog.albums, "album")
-        for album_id in ids:
-            call.user.saved_albums.remove(album_id)
-        return Response(status_code=200)
+        return await _saved_albums(call).remove(call)
 
     async def albums_contain(self, call: Call) -> Response:
-        ids = await _ids(call, rules.LEGACY_ALBUM_IDS_MAX, query_only=True)
-        return JSONResponse([album_id in call.user.saved_albums for album_id in ids])
+        return await _saved_albums(call).contain(call)
 
     # -- followed artists
 

@@ -1,7 +1,8 @@
 """Spotify's rules as the sandbox reads them from the published contract.
 
-Taken from docs/reference/spotify-web-api.md and spotify-openapi.yml, never from the
-client in ``enforcer.spotify``: if one side gets a limit wrong, the other catches it.
+Taken from the steering repo's ``shared/reference/spotify-web-api.md`` and the
+``spotify-openapi.yml`` beside it, never from the client in ``enforcer.spotify``: if one
+side gets a limit wrong, the other catches it.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """How many things Spotify accepts per call, and the one helper that cuts lists to fit.
 
-Every number comes from the project's contract, ``/work/shared/reference/spotify-web-api.md``
-(section 2 "Write operations and their exact limits" and section 3 "Reads and
-pagination"), checked against ``spotify-openapi.yml`` beside it. Never from memory:
-the sandbox takes its own copy of these rules from the same contract, so a number
-written wrong here is caught by it.
+Every number comes from the project's contract, the steering repo's
+``shared/reference/spotify-web-api.md`` (section 2 "Write operations and their exact
+limits" and section 3 "Reads and pagination"), checked against ``spotify-openapi.yml``
+beside it. Never from memory: the sandbox takes its own copy of these rules from the
+same contract, so a number written wrong here is caught by it.
 """
 
 from __future__ import annotations

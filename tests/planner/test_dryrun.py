@@ -9,7 +9,7 @@ import json
 import pytest
 
 from enforcer.dryrun import CSV_COLUMNS, render_plan
-from enforcer.models import Plan, PlanOptions, Policy
+from enforcer.models import BlockedArtist, Plan, PlanOptions, Policy
 from enforcer.planner import make_plan
 from tests.planner._library import (
     ALICE_MIX,
@@ -69,6 +69,21 @@ def test_the_table_shows_counts_playlists_reasons_what_stays_and_how_to_enforce(
     assert "Guest Verse (in Road Trip, position 0): featured artist Shadow MC" in flat
     assert f"Plan ID: {plan.id}" in table
     assert f"python starter.py enforce {plan.id}" in table
+
+
+async def test_a_plan_without_changes_says_there_is_nothing_to_enforce(
+    contract_recorder: ContractRecorder,
+) -> None:
+    library = await read(planner_sandbox(), contract_recorder)
+    stranger = BlockedArtist(artist_id="1NobodyInThisLibrary00", name="Nobody Here")
+    plan = make_plan(library, [stranger], PROTECT, PlanOptions(policy=Policy.MENTIONS))
+
+    table = render_plan(plan, "table")
+
+    assert plan.actions == ()
+    assert f"Plan ID: {plan.id}" in table
+    assert "Nothing to enforce: the library already obeys the blocklist." in table
+    assert "starter.py enforce" not in table
 
 
 def test_the_table_fits_its_width_and_has_no_escape_codes_unless_asked(plan: Plan) -> None:

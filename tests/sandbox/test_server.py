@@ -45,4 +45,4 @@ def test_starter_serves_the_sandbox_on_loopback() -> None:
         assert page["href"].startswith(base + "/v1/me/tracks")
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.communicate(timeout=10)  # also closes the pipes, which wait() leaves open

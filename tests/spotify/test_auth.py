@@ -343,27 +343,22 @@ async def test_an_accounts_service_that_never_answers_is_transient() -> None:
 # --- TokenManager -------------------------------------------------------------------
 
 
-async def manager_for(
-    sandbox: Sandbox,
-    user: str,
-    *,
-    oauth: OAuthClient,
-    store: TokenStore,
-    clock: FakeClock,
+@pytest.fixture
+async def manager(
+    oauth: OAuthClient, store: TokenStore, sandbox: Sandbox, sandbox_user: str, clock: FakeClock
 ) -> TokenManager:
-    await store.save(user, issued(sandbox, user, clock))
-    return await TokenManager.from_store(user, oauth=oauth, store=store, clock=clock)
+    """The sandbox user's token manager, right after a login."""
+    await store.save(sandbox_user, issued(sandbox, sandbox_user, clock))
+    return await TokenManager.from_store(sandbox_user, oauth=oauth, store=store, clock=clock)
 
 
 async def test_the_token_is_refreshed_a_minute_ahead_of_expiry(
-    oauth: OAuthClient,
+    manager: TokenManager,
     transport: CountingTransport,
     store: TokenStore,
-    sandbox: Sandbox,
     sandbox_user: str,
     clock: FakeClock,
 ) -> None:
-    manager = await manager_for(sandbox, sandbox_user, oauth=oauth, store=store, clock=clock)
     first = await manager.access_token()
 
     clock.advance(3600 - 61)
@@ -383,14 +378,8 @@ async def test_the_token_is_refreshed_a_minute_ahead_of_expiry(
 
 
 async def test_concurrent_rejections_cause_one_refresh(
-    oauth: OAuthClient,
-    transport: CountingTransport,
-    store: TokenStore,
-    sandbox: Sandbox,
-    sandbox_user: str,
-    clock: FakeClock,
+    manager: TokenManager, transport: CountingTransport, store: TokenStore, sandbox_user: str
 ) -> None:
-    manager = await manager_for(sandbox, sandbox_user, oauth=oauth, store=store, clock=clock)
     rejected = await manager.access_token()
 
     answers = await asyncio.gather(*(manager.refresh_after_rejection(rejected) for _ in range(20)))
@@ -406,15 +395,8 @@ async def test_concurrent_rejections_cause_one_refresh(
 
 
 async def test_a_new_token_that_is_rejected_too_is_refreshed_once_more(
-    oauth: OAuthClient,
-    transport: CountingTransport,
-    store: TokenStore,
-    sandbox: Sandbox,
-    sandbox_user: str,
-    clock: FakeClock,
+    manager: TokenManager, transport: CountingTransport
 ) -> None:
-    manager = await manager_for(sandbox, sandbox_user, oauth=oauth, store=store, clock=clock)
-
     second = await manager.refresh_after_rejection(await manager.access_token())
     third = await manager.refresh_after_rejection(second)
 
@@ -423,13 +405,8 @@ async def test_a_new_token_that_is_rejected_too_is_refreshed_once_more(
 
 
 async def test_refreshing_keeps_the_refresh_token_when_none_comes_back(
-    oauth: OAuthClient,
-    store: TokenStore,
-    sandbox: Sandbox,
-    sandbox_user: str,
-    clock: FakeClock,
+    manager: TokenManager, store: TokenStore, sandbox_user: str
 ) -> None:
-    manager = await manager_for(sandbox, sandbox_user, oauth=oauth, store=store, clock=clock)
     original = manager.tokens.refresh_token
 
     await manager.refresh_after_rejection(await manager.access_token())
@@ -439,13 +416,8 @@ async def test_refreshing_keeps_the_refresh_token_when_none_comes_back(
 
 
 async def test_a_revoked_login_raises_login_required_and_keeps_the_stored_tokens(
-    oauth: OAuthClient,
-    store: TokenStore,
-    sandbox: Sandbox,
-    sandbox_user: str,
-    clock: FakeClock,
+    manager: TokenManager, store: TokenStore, sandbox: Sandbox, sandbox_user: str, clock: FakeClock
 ) -> None:
-    manager = await manager_for(sandbox, sandbox_user, oauth=oauth, store=store, clock=clock)
     stored_before = await store.load(sandbox_user)
     sandbox.revoke_refresh_tokens(sandbox_user)
     clock.advance(3600)
@@ -457,6 +429,7 @@ async def test_a_revoked_login_raises_login_required_and_keeps_the_stored_tokens
 
 
 async def test_a_login_refreshed_by_another_process_is_adopted_without_a_refresh(
+    manager: TokenManager,
     oauth: OAuthClient,
     transport: CountingTransport,
     store: TokenStore,
@@ -465,7 +438,7 @@ async def test_a_login_refreshed_by_another_process_is_adopted_without_a_refresh
     clock: FakeClock,
 ) -> None:
     sandbox.settings.rotate_refresh_tokens = True
-    ours = await manager_for(sandbox, sandbox_user, oauth=oauth, store=store, clock=clock)
+    ours = manager
     theirs = await TokenManager.from_store(sandbox_user, oauth=oauth, store=store, clock=clock)
     rejected = await ours.access_token()
     fresh = await theirs.refresh_after_rejection(rejected)  # rotates the refresh token
