@@ -18,7 +18,8 @@ import logging
 import os
 import signal
 import sys
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -26,7 +27,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities._spotify_calls import RateGate
+from activities import RateGate
 from activities.enforcement import EnforcementActivities
 from activities.library import LibraryActivities
 from enforcer.config import Settings
@@ -84,11 +85,14 @@ def build_worker(
     task_queue: str,
     transport: httpx.AsyncBaseTransport | None = None,
     spotify_activities_per_second: float = DEFAULT_SPOTIFY_ACTIVITIES_PER_SECOND,
+    clock: Callable[[], datetime] | None = None,
 ) -> Workers:
-    """Workers for every workflow and activity (``transport`` is for tests)."""
+    """Workers for every workflow and activity (``transport`` is for tests; ``clock``,
+    the gate's UTC time, too: a time-skipping test server's time is not the wall's)."""
     # One gate per worker process: a 429 stops this worker's requests at once, and
     # every other worker's through the ledger.
-    gate = RateGate(ledger, settings.spotify_client_id)
+    app_id = settings.spotify_client_id
+    gate = RateGate(ledger, app_id) if clock is None else RateGate(ledger, app_id, clock=clock)
     library = LibraryActivities(settings, ledger, gate, transport=transport)
     enforcement = EnforcementActivities(settings, ledger, gate, transport=transport)
     main = _worker(

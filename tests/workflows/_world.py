@@ -3,11 +3,13 @@ reach it, a ledger, an account logged in and artists on its blocklist."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
@@ -64,6 +66,8 @@ class World:
     transport: httpx.AsyncBaseTransport
     """The in-process sandbox, every exchange contract-checked."""
     blocked: list[BlockedArtist]
+    library: dict[str, Any]
+    """The generated fixture the sandbox was loaded with."""
 
 
 @asynccontextmanager
@@ -74,24 +78,27 @@ async def world(
     liked_songs: int,
     playlists: int,
     blocked_artists: int = 5,
+    sandbox_clock: Callable[[], float] = time.time,
     **sizes: int,
 ) -> AsyncIterator[World]:
     """A sandbox with a generated library, a logged-in account and the first
-    ``blocked_artists`` artists of the catalogue on its blocklist."""
+    ``blocked_artists`` artists of the catalogue on its blocklist (``sandbox_clock``:
+    the sandbox's time, in epoch seconds)."""
     library = generate_library(
         seed=7, liked_songs=liked_songs, playlists=playlists, user_id=USER, **sizes
     )
-    sandbox = Sandbox()
+    sandbox = Sandbox(clock=sandbox_clock)
     sandbox.load_fixture(library)
     settings = settings_for(tmp_path)
     transport = sandbox_transport(sandbox, recorder)
     ledger = await Ledger.open(ledger_url(settings))
     try:
-        await log_in(ledger, settings, sandbox.issue_tokens(USER))
+        tokens = sandbox.issue_tokens(USER, client_id=settings.spotify_client_id)
+        await log_in(ledger, settings, tokens)
         artists = library["catalog"]["artists"][:blocked_artists]
         blocked = [BlockedArtist(artist_id=a["id"], name=a["name"]) for a in artists]
         await ledger.add_to_blocklist(USER, blocked, source="id")
-        yield World(sandbox, settings, ledger, transport, blocked)
+        yield World(sandbox, settings, ledger, transport, blocked, library)
     finally:
         await ledger.close()
 
@@ -101,8 +108,11 @@ UNCAPPED = 1_000.0
 exercises, not the task queue's cap."""
 
 
-def workers(client: Client, task_queue: str, made: World) -> Workers:
-    """Every workflow and activity, reaching the world's sandbox in process."""
+def workers(
+    client: Client, task_queue: str, made: World, clock: Callable[[], datetime] | None = None
+) -> Workers:
+    """Every workflow and activity, reaching the world's sandbox in process (``clock``:
+    the rate gate's, when the server's time is not the wall's)."""
     return build_worker(
         client,
         made.settings,
@@ -110,4 +120,5 @@ def workers(client: Client, task_queue: str, made: World) -> Workers:
         task_queue=task_queue,
         transport=made.transport,
         spotify_activities_per_second=UNCAPPED,
+        clock=clock,
     )

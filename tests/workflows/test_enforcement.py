@@ -234,7 +234,12 @@ async def test_a_revoked_login_parks_the_batch_until_a_new_login_and_resume(
 
         await eventually(parked, "the batch to wait for a new login")
         batch_id = (await handle.query(EnforcementWorkflow.progress)).batch_id
-        assert (await ledger.batch(batch_id)).status is BatchStatus.WAITING_FOR_LOGIN
+
+        async def recorded() -> bool:
+            # The ledger hears of it right after the workflow: a status activity.
+            return (await ledger.batch(batch_id)).status is BatchStatus.WAITING_FOR_LOGIN
+
+        await eventually(recorded, "the ledger to record the wait for a new login")
 
         await log_in(ledger, settings, sandbox.issue_tokens(USER))
         await handle.signal(EnforcementWorkflow.resume)

@@ -51,7 +51,8 @@ from worker import GRACEFUL_SHUTDOWN
 from workflows.enforcement import EnforcementWorkflow
 
 # About 35 chunks (library chunks of 40 URIs, and chunks in 10 playlists).
-LIBRARY_SIZE: dict[str, int] = {"liked_songs": 1_000, "playlists": 10}
+LIKED_SONGS = 1_000
+PLAYLISTS = 10
 BLOCKED_ARTISTS = 40
 CLI_TIMEOUT = 15.0
 
@@ -101,7 +102,13 @@ async def test_the_temporal_cli_queries_lists_and_cancels_a_running_batch(
     temporal_client: Client, task_queue: str, tmp_path: Path, contract_recorder: ContractRecorder
 ) -> None:
     async with (
-        world(tmp_path, contract_recorder, blocked_artists=BLOCKED_ARTISTS, **LIBRARY_SIZE) as made,
+        world(
+            tmp_path,
+            contract_recorder,
+            liked_songs=LIKED_SONGS,
+            playlists=PLAYLISTS,
+            blocked_artists=BLOCKED_ARTISTS,
+        ) as made,
         workers(temporal_client, task_queue, made),
     ):
         plan = await plan_of(temporal_client, task_queue)
@@ -171,7 +178,7 @@ async def test_the_temporal_cli_queries_lists_and_cancels_a_running_batch(
 async def test_a_worker_stopped_with_sigterm_drains_and_a_new_worker_finishes_the_batch(
     temporal_client: Client, task_queue: str, tmp_path: Path
 ) -> None:
-    library = generate_library(seed=7, user_id=USER, **LIBRARY_SIZE)
+    library = generate_library(seed=7, user_id=USER, liked_songs=LIKED_SONGS, playlists=PLAYLISTS)
     async with sandbox_server(tmp_path, library) as admin:
         api, accounts = sandbox_urls(admin)
         settings = settings_for(tmp_path, api=api, accounts=accounts)
