@@ -30,6 +30,7 @@ from temporalio.worker import Worker
 from activities import RateGate
 from activities.enforcement import EnforcementActivities
 from activities.library import LibraryActivities
+from activities.rollback import RollbackActivities
 from enforcer.config import Settings
 from enforcer.ledger import Ledger
 from enforcer.session import open_ledger
@@ -41,6 +42,7 @@ from workflows.connection import (
 )
 from workflows.enforcement import EnforcementWorkflow
 from workflows.planning import PlanningWorkflow
+from workflows.rollback import RollbackWorkflow
 
 # Scans heartbeat their cursor after every page; sending it at least every second
 # keeps what a crashed attempt must read again to about a second's worth of pages.
@@ -95,16 +97,21 @@ def build_worker(
     gate = RateGate(ledger, app_id) if clock is None else RateGate(ledger, app_id, clock=clock)
     library = LibraryActivities(settings, ledger, gate, transport=transport)
     enforcement = EnforcementActivities(settings, ledger, gate, transport=transport)
+    rollback = RollbackActivities(settings, ledger, gate, transport=transport)
     main = _worker(
         client,
         task_queue,
-        workflows=[PlanningWorkflow, EnforcementWorkflow],
-        activities=[*library.activities(), *enforcement.ledger_activities()],
+        workflows=[PlanningWorkflow, EnforcementWorkflow, RollbackWorkflow],
+        activities=[
+            *library.activities(),
+            *enforcement.ledger_activities(),
+            *rollback.ledger_activities(),
+        ],
     )
     spotify = _worker(
         client,
         spotify_task_queue(task_queue),
-        activities=enforcement.spotify_activities(),
+        activities=[*enforcement.spotify_activities(), *rollback.spotify_activities()],
         max_task_queue_activities_per_second=spotify_activities_per_second,
     )
     return Workers(main, spotify)

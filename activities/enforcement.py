@@ -9,6 +9,7 @@ changes nothing), so a retried chunk never does harm.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 import httpx
@@ -36,6 +37,7 @@ from enforcer.models import (
     ItemStatus,
     ItemTally,
     StartBatch,
+    WaitPeriod,
 )
 from enforcer.spotify import Generation, Operation, SpotifyClient
 from enforcer.spotify.errors import BadRequest, EndpointGone, Forbidden, NotFound, SpotifyHTTPError
@@ -57,7 +59,7 @@ class _AttemptStats(BaseModel):
 
     api_calls: int = 0
     rate_limit_waits: int = 0
-    rate_limit_wait_seconds: float = 0.0
+    rate_limit_periods: tuple[WaitPeriod, ...] = ()
 
 
 class EnforcementActivities:
@@ -150,7 +152,7 @@ class EnforcementActivities:
                 try:
                     refusal = await self._calls(lambda: _remove(client, unfinished))
                 except ApplicationError as error:
-                    _remember_attempt(earlier, client.calls.total, error)
+                    _remember_attempt(earlier, client.calls.total, error, self._gate.clock())
                     raise
                 finally:
                     calls = client.calls.total
@@ -162,7 +164,7 @@ class EnforcementActivities:
             tallies=_tally(finished),
             api_calls=earlier.api_calls + calls,
             rate_limit_waits=earlier.rate_limit_waits,
-            rate_limit_wait_seconds=earlier.rate_limit_wait_seconds,
+            rate_limit_periods=earlier.rate_limit_periods,
             legacy_operations=legacy,
         )
 
@@ -247,16 +249,19 @@ def _previous_attempts() -> _AttemptStats:
     return _AttemptStats.model_validate(details[0]) if details else _AttemptStats()
 
 
-def _remember_attempt(earlier: _AttemptStats, calls: int, error: ApplicationError) -> None:
+def _remember_attempt(
+    earlier: _AttemptStats, calls: int, error: ApplicationError, now: datetime
+) -> None:
     """Heartbeats what this failed attempt cost, for the next attempt's outcome."""
-    waited = error.next_retry_delay.total_seconds() if error.next_retry_delay else 0.0
-    rate_limited = error.type == RATE_LIMITED
+    periods = earlier.rate_limit_periods
+    held_back = error.type == RATE_LIMITED and error.next_retry_delay is not None
+    if held_back and error.next_retry_delay is not None:
+        periods = (*periods, WaitPeriod(start=now, end=now + error.next_retry_delay))
     activity.heartbeat(
         _AttemptStats(
             api_calls=earlier.api_calls + calls,
-            rate_limit_waits=earlier.rate_limit_waits + int(rate_limited),
-            rate_limit_wait_seconds=earlier.rate_limit_wait_seconds
-            + (waited if rate_limited else 0.0),
+            rate_limit_waits=earlier.rate_limit_waits + int(held_back),
+            rate_limit_periods=periods,
         )
     )
 

@@ -7,6 +7,7 @@ actions live in the ledger and are read back page by page.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -384,6 +385,29 @@ class ItemError(DomainModel):
     attempts: int
 
 
+class WaitPeriod(DomainModel):
+    """A stretch of time the app's rate-limit gate held a chunk back."""
+
+    start: datetime
+    end: datetime
+
+
+def merge_waits(periods: Iterable[WaitPeriod]) -> tuple[WaitPeriod, ...]:
+    """The same time as disjoint periods: chunks held back together waited once."""
+    merged: list[WaitPeriod] = []
+    for period in sorted(periods, key=lambda p: p.start):
+        if merged and period.start <= merged[-1].end:
+            last = merged[-1]
+            merged[-1] = WaitPeriod(start=last.start, end=max(last.end, period.end))
+        else:
+            merged.append(period)
+    return tuple(merged)
+
+
+def waited_seconds(periods: Iterable[WaitPeriod]) -> float:
+    return sum((p.end - p.start).total_seconds() for p in merge_waits(periods))
+
+
 class ChunkOutcome(DomainModel):
     """What one chunk did: its items' fates, the calls it took, the waits it met."""
 
@@ -391,7 +415,8 @@ class ChunkOutcome(DomainModel):
     tallies: dict[EntityType, ItemTally] = Field(default_factory=dict)
     api_calls: int = 0
     rate_limit_waits: int = 0
-    rate_limit_wait_seconds: float = 0.0
+    """Attempts the gate held back (a 429, or a penalty another chunk met)."""
+    rate_limit_periods: tuple[WaitPeriod, ...] = ()
     legacy_operations: tuple[str, ...] = ()
     """Operations Spotify made us run on the legacy endpoints (a forced fallback)."""
 
@@ -406,10 +431,12 @@ class EnforcementCheckpoint(DomainModel):
     chunks_done: int
     api_calls: int
     rate_limit_waits: int
-    rate_limit_wait_seconds: float
+    rate_limit_periods: tuple[WaitPeriod, ...]
+    """Merged: the time the batch spent held back, however many chunks were."""
     legacy_operations: tuple[str, ...]
     paused: bool
     cancelled: bool
+    roll_back: bool = False
 
 
 class StartBatch(DomainModel):
@@ -476,3 +503,139 @@ class EnforcementSummary(DomainModel):
     errors: tuple[ItemError, ...] = ()
     errors_omitted: int = 0
     """Errors beyond the first ones listed (the ledger has every item's error)."""
+
+
+# Rollback --------------------------------------------------------------------------
+
+
+class RollbackRequest(DomainModel):
+    """Undo a finished batch, or chosen items of it (``item_keys``: the batch's item
+    keys; None for every item). The workflow ID ``rollback/{batch}[/{selection}]``
+    makes a second start while one runs join it."""
+
+    account_id: str
+    batch_id: str
+    item_keys: tuple[str, ...] | None = None
+    max_in_flight: int = Field(default=4, ge=1, le=32)
+    """Playlists restored at once; the library's chunks then go one after another."""
+
+
+class StartRollback(DomainModel):
+    rollback_id: str
+    """The workflow ID: the rollback batch's ID in the ledger, with ``#2``, ``#3``...
+    for the second and later runs under the same ID."""
+    run_id: str
+    """The workflow's first run: a retried start finds the batch it made."""
+    request: RollbackRequest
+
+
+class PlaylistRestoreChunk(DomainModel):
+    """One playlist's restoration: a chunk of the rollback batch, and the chunks of
+    the batch undone that hold the playlist's removed items (restored or not, each
+    decides where the others go back)."""
+
+    chunk: int
+    original_chunks: tuple[int, ...]
+
+
+class RollbackLayout(DomainModel):
+    batch_id: str
+    """The rollback batch in the ledger."""
+    playlists: tuple[PlaylistRestoreChunk, ...]
+    """In the order to restore them: the reverse of the enforcement's."""
+    library_chunks: tuple[int, ...]
+    """Liked songs and albums oldest first, then artists: restored after the playlists."""
+    totals: dict[EntityType, int]
+    nothing_to_undo: int
+    """Chosen items that were not completed (failed, skipped, or rolled back already)."""
+
+
+class RestoreChunkRequest(DomainModel):
+    batch_id: str
+    """The rollback batch."""
+    rollback_of: str
+    account_id: str
+    chunk: int
+    original_chunks: tuple[int, ...] = ()
+    """For a playlist: see ``PlaylistRestoreChunk``."""
+
+
+class RestoreChunkFailure(DomainModel):
+    chunk: RestoreChunkRequest
+    error: str
+
+
+class RestoreOutcome(DomainModel):
+    """What one restoring activity did."""
+
+    chunk: int
+    tallies: dict[EntityType, ItemTally] = Field(default_factory=dict)
+    api_calls: int = 0
+    rate_limit_waits: int = 0
+    rate_limit_wait_seconds: float = 0.0
+    calls_found_applied: int = 0
+    """Insert calls a retry found already applied on Spotify, and did not send again."""
+    replans: int = 0
+    """Times a playlist was found changed by someone else, and its restoration planned
+    again from what it had become."""
+
+
+class NotRestoredExactly(DomainModel):
+    """An item that is back, but not as it was: why."""
+
+    key: str
+    name: str
+    why: str
+
+
+class FinishRollback(DomainModel):
+    batch_id: str
+    rollback_of: str
+    account_id: str
+    status: BatchStatus
+    started_at: datetime
+    nothing_to_undo: int
+    api_calls: int
+    rate_limit_waits: int
+    rate_limit_wait_seconds: float
+    calls_found_applied: int
+    replans: int
+
+
+class RollbackProgress(DomainModel):
+    """What the rollback's ``progress`` query answers."""
+
+    batch_id: str
+    rollback_of: str
+    status: BatchStatus
+    totals: dict[EntityType, int]
+    tallies: dict[EntityType, ItemTally]
+    chunks_total: int
+    chunks_done: int
+    api_calls: int
+    started_at: datetime | None = None
+
+
+class RollbackSummary(DomainModel):
+    """The rollback's result: stored with its batch in the ledger, and returned."""
+
+    batch_id: str
+    rollback_of: str
+    account_id: str
+    status: BatchStatus
+    totals: dict[EntityType, int]
+    """Items the rollback set out to restore, per entity type."""
+    restored: dict[EntityType, int]
+    failed: tuple[ItemError, ...] = ()
+    """Compensations that failed for good (and those skipped by a cancel), with why."""
+    failed_omitted: int = 0
+    not_restored_exactly: tuple[NotRestoredExactly, ...] = ()
+    """Back, but not as they were: liked songs whose date (and so place) was lost."""
+    not_restored_exactly_omitted: int = 0
+    nothing_to_undo: int = 0
+    api_calls: int = 0
+    rate_limit_waits: int = 0
+    rate_limit_wait_seconds: float = 0.0
+    calls_found_applied: int = 0
+    replans: int = 0
+    duration_seconds: float = 0.0

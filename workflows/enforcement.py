@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ParentClosePolicy
 
 from workflows.policies import LEDGER_RETRY, SPOTIFY_PATIENCE, SPOTIFY_RETRY
 
@@ -36,9 +37,14 @@ with workflow.unsafe.imports_passed_through():
         EntityType,
         FinishBatch,
         ItemTally,
+        RollbackRequest,
         StartBatch,
+        WaitPeriod,
+        merge_waits,
+        waited_seconds,
     )
     from workflows.connection import spotify_task_queue
+    from workflows.rollback import RollbackWorkflow, rollback_workflow_id
     from workflows.search_attributes import ENFORCEMENT_ACCOUNT, ENFORCEMENT_STATUS
 
 CHUNKS_PER_RUN = 500
@@ -61,10 +67,11 @@ class EnforcementWorkflow:
         self._chunks_done = 0
         self._api_calls = 0
         self._rate_limit_waits = 0
-        self._rate_limit_wait_seconds = 0.0
+        self._rate_limit_periods: tuple[WaitPeriod, ...] = ()
         self._legacy_operations: set[str] = set()
         self._paused = False
         self._cancelled = False
+        self._roll_back = False
         self._logins_awaited = 0
         self._resumes = 0
         self._in_flight = 0
@@ -93,6 +100,8 @@ class EnforcementWorkflow:
 
         status = BatchStatus.CANCELLED if self._cancelled else BatchStatus.COMPLETED
         summary = await self._finish(status)
+        if self._roll_back:
+            summary = await self._compensate(summary)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return summary
 
@@ -102,6 +111,12 @@ class EnforcementWorkflow:
     def cancel(self) -> None:
         """No new chunks; the ones in flight finish; the rest of the items are skipped."""
         self._cancelled = True
+
+    @workflow.signal
+    def rollback(self) -> None:
+        """Stops the batch as ``cancel`` does, then undoes everything it removed."""
+        self._cancelled = True
+        self._roll_back = True
 
     @workflow.signal
     async def pause(self) -> None:
@@ -131,7 +146,7 @@ class EnforcementWorkflow:
             chunks_done=self._chunks_done,
             api_calls=self._api_calls,
             rate_limit_waits=self._rate_limit_waits,
-            rate_limit_wait_seconds=self._rate_limit_wait_seconds,
+            rate_limit_wait_seconds=waited_seconds(self._rate_limit_periods),
             started_at=self._started_at if self._layout.chunks else None,
             eta_seconds=self._eta_seconds(),
         )
@@ -238,7 +253,9 @@ class EnforcementWorkflow:
             self._tallies[entity_type] = self._tallies.get(entity_type, ItemTally()) + tally
         self._api_calls += outcome.api_calls
         self._rate_limit_waits += outcome.rate_limit_waits
-        self._rate_limit_wait_seconds += outcome.rate_limit_wait_seconds
+        self._rate_limit_periods = merge_waits(
+            (*self._rate_limit_periods, *outcome.rate_limit_periods)
+        )
         self._legacy_operations.update(outcome.legacy_operations)
 
     async def _finish(self, status: BatchStatus) -> EnforcementSummary:
@@ -252,26 +269,45 @@ class EnforcementWorkflow:
                 started_at=self._started_at,
                 api_calls=self._api_calls,
                 rate_limit_waits=self._rate_limit_waits,
-                rate_limit_wait_seconds=self._rate_limit_wait_seconds,
+                rate_limit_wait_seconds=waited_seconds(self._rate_limit_periods),
                 legacy_operations=tuple(sorted(self._legacy_operations)),
             ),
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=LEDGER_RETRY,
         )
-        self._status = status
-        workflow.upsert_search_attributes([ENFORCEMENT_STATUS.value_set(status.value)])
-        workflow.set_current_details(_describe(summary.tallies, summary.totals, status))
+        self._tallies = summary.tallies
+        self._show_status(status)
         return summary
 
+    async def _compensate(self, summary: EnforcementSummary) -> EnforcementSummary:
+        """The saga: a rollback of this batch, as a child that outlives a terminated parent."""
+        workflow.set_current_details(
+            f"status: {self._status.value}; rolling back what the batch removed "
+            f"({rollback_workflow_id(self._batch_id)})"
+        )
+        await workflow.execute_child_workflow(
+            RollbackWorkflow.run,
+            RollbackRequest(account_id=self._request.account_id, batch_id=self._batch_id),
+            id=rollback_workflow_id(self._batch_id),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
+        self._show_status(BatchStatus.ROLLED_BACK)
+        return summary.model_copy(update={"status": BatchStatus.ROLLED_BACK})
+
     # Platform concerns ------------------------------------------------------------------
+
+    def _show_status(self, status: BatchStatus, details: str | None = None) -> None:
+        self._status = status
+        workflow.upsert_search_attributes([ENFORCEMENT_STATUS.value_set(status.value)])
+        workflow.set_current_details(
+            details or _describe(self._tallies, self._layout.totals, status)
+        )
 
     async def _set_status(self, status: BatchStatus) -> None:
         """The status everywhere a person looks: the query, the Web UI, the ledger."""
         if status is self._status:
             return
-        self._status = status
-        workflow.upsert_search_attributes([ENFORCEMENT_STATUS.value_set(status.value)])
-        workflow.set_current_details(_describe(self._tallies, self._layout.totals, status))
+        self._show_status(status)
         await workflow.execute_activity_method(
             EnforcementActivities.record_status,
             BatchStatusChange(batch_id=self._batch_id, status=status),
@@ -290,10 +326,11 @@ class EnforcementWorkflow:
                     chunks_done=self._chunks_done,
                     api_calls=self._api_calls,
                     rate_limit_waits=self._rate_limit_waits,
-                    rate_limit_wait_seconds=self._rate_limit_wait_seconds,
+                    rate_limit_periods=self._rate_limit_periods,
                     legacy_operations=tuple(sorted(self._legacy_operations)),
                     paused=self._paused,
                     cancelled=self._cancelled,
+                    roll_back=self._roll_back,
                 )
             }
         )
@@ -305,10 +342,11 @@ class EnforcementWorkflow:
         self._chunks_done = checkpoint.chunks_done
         self._api_calls = checkpoint.api_calls
         self._rate_limit_waits = checkpoint.rate_limit_waits
-        self._rate_limit_wait_seconds = checkpoint.rate_limit_wait_seconds
+        self._rate_limit_periods = checkpoint.rate_limit_periods
         self._legacy_operations = set(checkpoint.legacy_operations)
         self._paused = checkpoint.paused
         self._cancelled = checkpoint.cancelled
+        self._roll_back = checkpoint.roll_back
         # A new run starts without a status of its own: the first one set is recorded.
         self._status = BatchStatus.PENDING
         return checkpoint.next_chunk

@@ -140,12 +140,11 @@ async def test_a_daily_quota_429_of_six_hours_is_waited_out_durably_and_the_batc
     assert sandbox.counters.rate_limited == len(refusals.refusals) == 1
     assert sandbox.counters.violations == 0, "a request went out during the quota's wait"
     assert summary.status is BatchStatus.COMPLETED
-    # Every wait recorded is the quota's six hours (the time-skipping server retries a
-    # first attempt at once, whatever its next_retry_delay: that early retry meets the
-    # closed gate, sends nothing, and waits the six hours itself).
+    # The batch was held back six hours, once, however many attempts met the closed
+    # gate (the time-skipping server retries a first attempt at once, whatever its
+    # next_retry_delay: that early retry meets the closed gate and sends nothing).
     assert summary.rate_limit_waits >= 1
-    average_wait = summary.rate_limit_wait_seconds / summary.rate_limit_waits
-    assert SIX_HOURS - 5 <= average_wait <= SIX_HOURS
+    assert SIX_HOURS - 5 <= summary.rate_limit_wait_seconds <= SIX_HOURS + 5
     assert summary.duration_seconds >= SIX_HOURS
     assert wall_seconds < 60, "the six hours must be skipped, not slept"
 
