@@ -185,6 +185,8 @@ class ActionItemRow(LedgerTable, table=True):
         Index(None, "batch_id", "status"),
         # Named: the convention would give it the (batch, status) index's name.
         Index("ix_action_items_batch_id_chunk", "batch_id", "chunk"),
+        # Marking items finds them by key: without it, every mark reads the whole batch.
+        Index("ix_action_items_batch_id_key", "batch_id", "idempotency_key"),
         CheckConstraint(
             "status IN ('pending', 'in_progress', 'completed', 'failed', 'skipped', 'rolled_back')",
             name="status",
