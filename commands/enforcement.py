@@ -107,6 +107,14 @@ def enforce(
             "--max-in-flight", min=1, max=32, help="Spotify calls running at once for this batch."
         ),
     ] = 4,
+    atomic: Annotated[
+        bool,
+        typer.Option(
+            "--atomic",
+            help="All or nothing: if any item fails, or the batch is cancelled, roll back "
+            "everything it removed.",
+        ),
+    ] = False,
     examples: ExamplesOption = 5,
     account: AccountOption = None,
 ) -> None:
@@ -120,7 +128,7 @@ def enforce(
     if not yes and not sys.stdin.isatty():
         fail("no terminal to ask for confirmation: add --yes to start without asking")
     run(_enforce(plan_id, yes=yes, watch=watch, max_in_flight=max_in_flight,
-                 examples=examples, account=account))  # fmt: skip
+                 atomic=atomic, examples=examples, account=account))  # fmt: skip
 
 
 async def _enforce(
@@ -129,6 +137,7 @@ async def _enforce(
     yes: bool,
     watch: bool,
     max_in_flight: int,
+    atomic: bool,
     examples: int,
     account: str | None,
 ) -> None:
@@ -150,7 +159,13 @@ async def _enforce(
         plan = await session.ledger.load_plan(plan_id)
         typer.echo(render_plan(plan, "table", examples=examples, color=sys.stdout.isatty()))
         await start_enforcement(
-            temporal, session, plan, confirmed=yes, watch=watch, max_in_flight=max_in_flight
+            temporal,
+            session,
+            plan,
+            confirmed=yes,
+            watch=watch,
+            max_in_flight=max_in_flight,
+            atomic=atomic,
         )
 
 
@@ -162,6 +177,7 @@ async def start_enforcement(
     confirmed: bool,
     watch: bool,
     max_in_flight: int,
+    atomic: bool = False,
 ) -> EnforcementSummary | None:
     """Starts (or joins) the batch of ``plan`` after the person agreed; with ``watch``,
     follows it to the end and returns its summary."""
@@ -177,7 +193,10 @@ async def start_enforcement(
         handle = await temporal.start_workflow(
             EnforcementWorkflow.run,
             EnforcementRequest(
-                account_id=session.account_id, plan_id=plan.id, max_in_flight=max_in_flight
+                account_id=session.account_id,
+                plan_id=plan.id,
+                max_in_flight=max_in_flight,
+                atomic=atomic,
             ),
             id=batch_id,
             task_queue=configured_task_queue(),

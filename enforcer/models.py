@@ -323,6 +323,8 @@ class EnforcementRequest(DomainModel):
     plan_id: str
     max_in_flight: int = Field(default=4, ge=1, le=32)
     """Chunk activities running at once; the chunks of one playlist always run in order."""
+    atomic: bool = False
+    """All or nothing: a batch that ends with a failed item, or cancelled, is rolled back."""
     checkpoint: EnforcementCheckpoint | None = None
     """Set only by the workflow itself when it continues as new."""
 

@@ -100,7 +100,7 @@ class EnforcementWorkflow:
 
         status = BatchStatus.CANCELLED if self._cancelled else BatchStatus.COMPLETED
         summary = await self._finish(status)
-        if self._roll_back:
+        if self._roll_back or (self._request.atomic and _incomplete(summary)):
             summary = await self._compensate(summary)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return summary
@@ -356,6 +356,12 @@ class EnforcementWorkflow:
             return None
         elapsed = (workflow.now() - self._started_at).total_seconds()
         return elapsed / self._chunks_done * (self._layout.chunks - self._chunks_done)
+
+
+def _incomplete(summary: EnforcementSummary) -> bool:
+    """An atomic batch is all or nothing: cancelled, or with an item that failed."""
+    failed = sum(tally.failed for tally in summary.tallies.values())
+    return summary.status is BatchStatus.CANCELLED or failed > 0
 
 
 def _error_type(error: ActivityError) -> str | None:

@@ -228,6 +228,33 @@ async def test_the_rollback_signal_stops_a_running_batch_and_restores_what_it_re
     assert (await made.ledger.batch(summary.batch_id)).status is BatchStatus.ROLLED_BACK
 
 
+async def test_an_atomic_batch_with_a_failed_item_is_rolled_back_whole(
+    temporal_client: Client, task_queue: str, made: World
+) -> None:
+    before = library_of(made.sandbox)
+    request = PlanRequest(account_id=USER)
+    async with workers(temporal_client, task_queue, made):
+        plan = await temporal_client.execute_workflow(
+            PlanningWorkflow.run,
+            request,
+            id=f"{planning_workflow_id(USER, request.options)}/{uuid.uuid4().hex}",
+            task_queue=task_queue,
+        )
+        # Spotify refuses every playlist removal: those items end failed.
+        made.sandbox.settings.closed_endpoints = {"DELETE /v1/playlists/{playlist_id}/items": 400}
+        summary = await temporal_client.execute_workflow(
+            EnforcementWorkflow.run,
+            EnforcementRequest(account_id=USER, plan_id=plan.plan_id, atomic=True),
+            id=f"{enforcement_workflow_id(USER, plan.plan_id)}/{uuid.uuid4().hex}",
+            task_queue=task_queue,
+        )
+        made.sandbox.settings.closed_endpoints = {}
+
+    assert summary.tallies[EntityType.PLAYLIST_ITEM].failed > 0
+    assert summary.status is BatchStatus.ROLLED_BACK
+    assert library_of(made.sandbox) == before
+
+
 async def test_chosen_items_are_restored_and_nothing_else(
     temporal_client: Client, task_queue: str, made: World
 ) -> None:
