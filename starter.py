@@ -1,6 +1,7 @@
 """The person's command line: log in, keep the blocklist and the protect list, run the
 local Spotify sandbox, plan, enforce a plan and watch, pause, resume or cancel its batch,
-and run the whole flow on the sandbox (``demo``; soon: roll back).
+roll a batch back (or chosen items of it), and run the whole flow on the sandbox
+(``demo``).
 
 This file only assembles the app; the commands live in the ``commands`` package, one
 module per group, with what they share in its private modules.
@@ -15,6 +16,7 @@ from commands.demo import demo
 from commands.enforcement import batches, cancel, enforce, pause, resume, status
 from commands.lists import blocklist_app, protect_app
 from commands.planning import plan, plans, show_plan
+from commands.rollback import items, rollback
 from commands.sandbox import sandbox
 
 app = typer.Typer(
@@ -36,6 +38,8 @@ app.command()(cancel)
 app.command()(pause)
 app.command()(resume)
 app.command()(batches)
+app.command()(items)
+app.command()(rollback)
 app.command()(demo)
 
 app.add_typer(blocklist_app, name="blocklist")

@@ -1,0 +1,589 @@
+"""`rollback` and `items`: undoing a batch, or chosen items of it, and seeing its items.
+
+A running enforcement batch is rolled back by its own ``rollback`` signal: it stops and
+undoes itself. An ended one is undone by a ``RollbackWorkflow`` whose ID,
+``rollback/{batch}[/{selection}]``, makes a second start of the same selection while one
+runs join it. The command reads the ledger first, to show what would be put back and to
+refuse what cannot be rolled back before anything starts; the workflow checks again
+(and refuses with the same kind of message) when it begins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Annotated, Any, Final
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Table
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities import REFUSED
+from commands._output import Column, FormatOption, OutputFormat, emit
+from commands._runtime import AccountOption, AccountSession, account_session, fail, run
+from commands.enforcement import (
+    _ENTITY_TITLES,
+    POLL_INTERVAL,
+    BatchArgument,
+    _duration,
+    _temporal_error,
+    web_ui_url,
+)
+from commands.planning import _root_cause
+from enforcer.config import Settings
+from enforcer.ledger import ActionItemRecord, Ledger, UnknownBatch
+from enforcer.models import (
+    TERMINAL_BATCH_STATUSES,
+    BatchKind,
+    BatchStatus,
+    EnforcementSummary,
+    EntityType,
+    ItemStatus,
+    PlaylistItemBefore,
+    RollbackProgress,
+    RollbackRequest,
+    RollbackSummary,
+)
+from enforcer.session import open_ledger
+from workflows.connection import configured_task_queue, connect_temporal
+from workflows.enforcement import EnforcementWorkflow
+from workflows.rollback import RollbackWorkflow, rollback_workflow_id
+from workflows.search_attributes import ENFORCEMENT_ACCOUNT, ENFORCEMENT_STATUS
+
+ITEMS_PER_READ: Final = 5_000
+LISTED: Final = 5
+"""Failed and inexact items a summary names before pointing at ``items``."""
+START_PATIENCE: Final = timedelta(seconds=10)
+"""How long the command waits for the rollback to check its request (and so refuse
+bad input on the spot, --watch or not) before leaving it to run."""
+
+RollbackHandle = WorkflowHandle[RollbackWorkflow, RollbackSummary]
+EnforcementHandle = WorkflowHandle[EnforcementWorkflow, EnforcementSummary]
+
+ItemsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--items",
+        help="Roll back only these items: keys as `starter.py items BATCH` lists them, "
+        "separated by commas (the option may be repeated).",
+    ),
+]
+
+
+# rollback ------------------------------------------------------------------------------
+
+
+def rollback(
+    batch_id: BatchArgument,
+    items: ItemsOption = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Follow the rollback until it ends, then summarise.")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Start without asking (needed without a terminal).")
+    ] = False,
+    account: AccountOption = None,
+) -> None:
+    """Undo a batch, or chosen items of it: put back what it removed, where it was.
+
+    A batch still running is stopped first (running Spotify calls finish). Shows how
+    many items would be put back and asks, unless --yes. Rolling back again changes
+    nothing.
+    """
+    keys = _item_keys(items)
+    if not yes and not sys.stdin.isatty():
+        fail("no terminal to ask for confirmation: add --yes to start without asking")
+    run(_rollback(batch_id, keys, watch=watch, confirmed=yes, account=account))
+
+
+def _item_keys(given: Sequence[str] | None) -> tuple[str, ...] | None:
+    """The keys of ``--items`` in the order given, each once; None without the option."""
+    if given is None:
+        return None
+    keys = dict.fromkeys(key.strip() for value in given for key in value.split(","))
+    keys.pop("", None)
+    if not keys:
+        fail("--items names no item: give item keys as `starter.py items BATCH` lists them")
+    return tuple(keys)
+
+
+async def _rollback(
+    batch_id: str,
+    keys: tuple[str, ...] | None,
+    *,
+    watch: bool,
+    confirmed: bool,
+    account: str | None,
+) -> None:
+    async with account_session(account) as session:
+        temporal = await connect_temporal()
+        enforcement = temporal.get_workflow_handle_for(EnforcementWorkflow.run, batch_id)
+        described = await _describe(enforcement)
+        if described is not None and _is_running_enforcement(described):
+            _check_owner(batch_id, described, session.account_id)
+            if keys is not None:
+                fail(
+                    f"batch {batch_id!r} is still running: roll all of it back (without "
+                    "--items), or cancel it and roll back the chosen items once it has ended"
+                )
+            if await _roll_back_running(
+                temporal, session, enforcement, confirmed=confirmed, watch=watch
+            ):
+                return
+            described = await _describe(enforcement)  # it ended meanwhile: undo it as ended
+        await _roll_back_ended(
+            temporal, session, batch_id, keys, described, confirmed=confirmed, watch=watch
+        )
+
+
+def _is_running_enforcement(described: WorkflowExecutionDescription) -> bool:
+    return (
+        described.workflow_type == EnforcementWorkflow.__name__
+        and described.status == WorkflowExecutionStatus.RUNNING
+    )
+
+
+def _check_owner(batch_id: str, described: WorkflowExecutionDescription, account_id: str) -> None:
+    owner = described.typed_search_attributes.get(ENFORCEMENT_ACCOUNT)
+    if owner is not None and owner != account_id:
+        fail(f"batch {batch_id!r} belongs to {owner!r}, not {account_id!r}: name it with --account")
+
+
+# A running batch: its own signal -------------------------------------------------------
+
+
+async def _roll_back_running(
+    temporal: Client,
+    session: AccountSession,
+    enforcement: EnforcementHandle,
+    *,
+    confirmed: bool,
+    watch: bool,
+) -> bool:
+    """Asks the running batch to stop and undo itself; False if it ended meanwhile."""
+    batch_id = enforcement.id
+    try:
+        removed = await _restorable(session.ledger, batch_id, None)
+    except UnknownBatch:
+        removed = Counter()  # just started: the workflow has not written its batch yet
+    typer.echo(f"Batch {batch_id} is still running. Removed so far, to be put back:")
+    Console().print(_count_table(removed))
+    if not confirmed and not typer.confirm(
+        "Stop it and put back everything it removed?", default=False
+    ):
+        typer.echo("Nothing was changed.", err=True)
+        return True
+    try:
+        await enforcement.signal(EnforcementWorkflow.rollback)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise _temporal_error(error) from None
+    rollback_id = rollback_workflow_id(batch_id)
+    typer.echo(
+        f"Batch {batch_id} asked to roll back: running Spotify calls finish, nothing new "
+        f"starts, then {rollback_id} puts back what it removed."
+    )
+    typer.echo(f"Web UI: {web_ui_url(temporal, batch_id)}")
+    if not watch:
+        typer.echo(f"Follow it with: starter.py status {batch_id} --watch")
+        return True
+    with Console(stderr=True).status(f"Batch {batch_id} is stopping, then rolling back"):
+        try:
+            ended = await enforcement.result()
+        except WorkflowFailureError as error:
+            fail(f"batch {batch_id} failed: {_root_cause(error)}")
+    typer.echo(f"Batch {batch_id}: {ended.status.value}")
+    summary = await _result(temporal.get_workflow_handle_for(RollbackWorkflow.run, rollback_id))
+    print_rollback_summary(summary)
+    return True
+
+
+# An ended batch: a rollback workflow ----------------------------------------------------
+
+
+async def _roll_back_ended(
+    temporal: Client,
+    session: AccountSession,
+    batch_id: str,
+    keys: tuple[str, ...] | None,
+    described: WorkflowExecutionDescription | None,
+    *,
+    confirmed: bool,
+    watch: bool,
+) -> None:
+    rollback_id = rollback_workflow_id(batch_id, keys)
+    handle = temporal.get_workflow_handle_for(RollbackWorkflow.run, rollback_id)
+    earlier = await _describe(handle)
+    if earlier is not None and earlier.status == WorkflowExecutionStatus.RUNNING:
+        typer.echo(f"Rollback {rollback_id} of these items is running already: joining it.")
+        await _follow(temporal, handle, batch_id, keys, watch=watch)
+        return
+
+    await _check_rollbackable(session, batch_id, described)
+    restorable = await _restorable(session.ledger, batch_id, keys)
+    if not restorable:
+        typer.echo(
+            f"Nothing to roll back: no {'chosen ' if keys else ''}item of batch {batch_id} "
+            "is removed (each failed, was skipped, or is back already)."
+        )
+        if earlier is not None and earlier.status == WorkflowExecutionStatus.COMPLETED:
+            typer.echo(f"The last rollback, {rollback_id}:")
+            print_rollback_summary(await _result(handle))
+        return
+    typer.echo(f"Rolling back batch {batch_id} puts back:")
+    Console().print(_count_table(restorable))
+    if not confirmed and not typer.confirm(
+        f"Put back these {sum(restorable.values())} items?", default=False
+    ):
+        typer.echo("Nothing was started.", err=True)
+        return
+    try:
+        handle = await temporal.start_workflow(
+            RollbackWorkflow.run,
+            RollbackRequest(account_id=session.account_id, batch_id=batch_id, item_keys=keys),
+            id=rollback_id,
+            task_queue=configured_task_queue(),
+            # Running: join it. Ended: run again, which puts back whatever is still removed.
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=(
+                f"Roll back {sum(restorable.values())} items of batch {batch_id} "
+                f"for account {session.account_id}"
+            ),
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(ENFORCEMENT_ACCOUNT, session.account_id),
+                    SearchAttributePair(ENFORCEMENT_STATUS, BatchStatus.PENDING.value),
+                ]
+            ),
+        )
+    except RPCError as error:
+        raise _temporal_error(error) from None
+    await _await_checks(handle)
+    await _follow(temporal, handle, batch_id, keys, watch=watch)
+
+
+async def _check_rollbackable(
+    session: AccountSession, batch_id: str, described: WorkflowExecutionDescription | None
+) -> None:
+    """Refuses, before anything starts, what the rollback workflow would refuse."""
+    try:
+        record = await session.ledger.batch(batch_id)
+    except UnknownBatch:
+        fail(f"unknown batch {batch_id!r}: `starter.py batches` lists the batches")
+    if record.account_id != session.account_id:
+        fail(
+            f"batch {batch_id!r} belongs to {record.account_id!r}, not "
+            f"{session.account_id!r}: name it with --account"
+        )
+    if record.kind is BatchKind.ROLLBACK:
+        fail(
+            f"batch {batch_id!r} is a rollback (of {record.rollback_of!r}): a rollback "
+            "cannot be rolled back; enforce the plan again instead"
+        )
+    if record.status not in TERMINAL_BATCH_STATUSES:
+        if described is not None and described.status != WorkflowExecutionStatus.RUNNING:
+            ended = described.status.name.lower() if described.status else "ended"
+            fail(
+                f"batch {batch_id!r} is {record.status.value} in the ledger, but its "
+                f"workflow has ended ({ended}) without finishing it: it cannot be "
+                "rolled back"
+            )
+        fail(
+            f"batch {batch_id!r} is still {record.status.value}: wait for it to start "
+            "(or to finish) before rolling it back"
+        )
+
+
+async def _restorable(
+    ledger: Ledger, batch_id: str, keys: tuple[str, ...] | None
+) -> Counter[EntityType]:
+    """Items a rollback would put back (those the batch removed and that are not back
+    yet), per entity type; a key the batch does not have is an error naming it."""
+    items = await _all_items(ledger, batch_id)
+    if keys is not None:
+        unknown = sorted(set(keys) - {item.key for item in items})
+        if unknown:
+            fail(
+                f"not items of batch {batch_id!r} (`starter.py items {batch_id}` lists "
+                f"them), nothing was started: {', '.join(unknown)}"
+            )
+    wanted = set(keys) if keys is not None else None
+    return Counter(
+        item.entity_type
+        for item in items
+        if item.status is ItemStatus.COMPLETED and (wanted is None or item.key in wanted)
+    )
+
+
+async def _await_checks(handle: RollbackHandle) -> None:
+    """Waits until the rollback has checked its request: a refusal ends the command
+    with its message; a rollback that no worker has taken up is left to run."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_PATIENCE.total_seconds()
+    while loop.time() < deadline:
+        described = await _describe(handle)
+        if described is None or described.status != WorkflowExecutionStatus.RUNNING:
+            await _result(handle)
+            return
+        status = described.typed_search_attributes.get(ENFORCEMENT_STATUS)
+        if status is not None and status != BatchStatus.PENDING.value:
+            return
+        await asyncio.sleep(0.1)
+    typer.echo(f"The rollback has not started within {_duration(START_PATIENCE.total_seconds())}:")
+    typer.echo("is a worker running (`worker.py`)?")
+
+
+async def _follow(
+    temporal: Client,
+    handle: RollbackHandle,
+    batch_id: str,
+    keys: tuple[str, ...] | None,
+    *,
+    watch: bool,
+) -> None:
+    if watch:
+        print_rollback_summary(await watch_rollback(handle))
+        return
+    typer.echo(f"Rollback {handle.id} is running.")
+    typer.echo(f"Web UI: {web_ui_url(temporal, handle.id)}")
+    items = f" --items {','.join(keys)}" if keys is not None else ""
+    typer.echo(f"Follow it with: starter.py rollback {batch_id}{items} --watch")
+
+
+async def _describe(
+    handle: WorkflowHandle[Any, Any],
+) -> WorkflowExecutionDescription | None:
+    try:
+        return await handle.describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise _temporal_error(error) from None
+
+
+async def _result(handle: RollbackHandle) -> RollbackSummary:
+    """The rollback's summary; a refusal or failure ends the command with its message."""
+    try:
+        return await handle.result()
+    except WorkflowFailureError as error:
+        # The workflow fails with the activity's refusal itself: bad input, nothing changed.
+        if isinstance(error.cause, ApplicationError) and error.cause.type == REFUSED:
+            fail(error.cause.message)
+        fail(f"rollback {handle.id} failed: {_root_cause(error)}")
+    except RPCError as error:
+        raise _temporal_error(error) from None
+
+
+async def watch_rollback(handle: RollbackHandle) -> RollbackSummary:
+    """Shows the ``progress`` query every second until the rollback ends; its summary."""
+    result = asyncio.ensure_future(_result(handle))
+    console = Console(stderr=True)
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[items]}"),
+        console=console,
+    )
+    task = bar.add_task("rolling back", total=None, items="")
+    try:
+        with Live(bar, console=console, transient=True) as live:
+            while not result.done():
+                progress = await _progress(handle)
+                if progress is not None:
+                    done = sum(tally.done for tally in progress.tallies.values())
+                    total = sum(progress.totals.values())
+                    bar.update(
+                        task,
+                        description=f"rollback {progress.status.value}",
+                        completed=done,
+                        total=total or None,
+                        items=f"{done}/{total} items" if total else "",
+                    )
+                    live.update(Group(bar, f"API calls: {progress.api_calls}"))
+                await asyncio.wait([result], timeout=POLL_INTERVAL.total_seconds())
+        return result.result()
+    except asyncio.CancelledError:  # Ctrl-C
+        console.print(f"Stopped watching; the rollback carries on: {handle.id}")
+        raise
+    finally:
+        result.cancel()
+
+
+async def _progress(handle: RollbackHandle) -> RollbackProgress | None:
+    try:
+        return await handle.query(RollbackWorkflow.progress)
+    except RPCError:
+        return None  # not taken up yet, or just ended: the next poll tells
+
+
+# printing --------------------------------------------------------------------------------
+
+
+def _count_table(counts: Counter[EntityType]) -> Table:
+    table = Table(title_justify="left")
+    table.add_column("What")
+    table.add_column("Items", justify="right")
+    for entity in EntityType:
+        if counts[entity]:
+            table.add_row(_ENTITY_TITLES[entity], str(counts[entity]))
+    table.add_row("All", str(sum(counts.values())))
+    return table
+
+
+def print_rollback_summary(summary: RollbackSummary) -> None:
+    """A rollback's result: what was put back per entity type, what failed and why,
+    what is back but not as it was, the calls and the time it took."""
+    console = Console()
+    console.print(
+        f"Rollback {summary.batch_id} of batch {summary.rollback_of} "
+        f"(account {summary.account_id}): {summary.status.value}"
+    )
+    table = Table(title_justify="left")
+    for header in ("What", "To restore", "Restored", "Not restored"):
+        table.add_column(header, justify="left" if header == "What" else "right")
+    for entity in EntityType:
+        if entity not in summary.totals:
+            continue
+        total = summary.totals[entity]
+        restored = summary.restored.get(entity, 0)
+        table.add_row(_ENTITY_TITLES[entity], str(total), str(restored), str(total - restored))
+    console.print(table)
+    lines = Table.grid(padding=(0, 2))
+    lines.add_row("API calls", str(summary.api_calls))
+    lines.add_row(
+        "Rate-limit waits",
+        f"{summary.rate_limit_waits} ({_duration(summary.rate_limit_wait_seconds)} in all)",
+    )
+    lines.add_row("Duration", _duration(summary.duration_seconds))
+    if summary.nothing_to_undo:
+        lines.add_row(
+            "Nothing to undo",
+            f"{summary.nothing_to_undo} items: failed, skipped or back already",
+        )
+    if summary.calls_found_applied:
+        lines.add_row(
+            "Found applied",
+            f"{summary.calls_found_applied} calls a retry found done already, not sent again",
+        )
+    if summary.replans:
+        lines.add_row("Re-planned", f"{summary.replans} times: a playlist changed meanwhile")
+    console.print(lines)
+    _print_listed(
+        console,
+        "Failed",
+        [(error.name, error.error) for error in summary.failed],
+        summary.failed_omitted,
+        f"starter.py items {summary.batch_id} --status failed",
+    )
+    _print_listed(
+        console,
+        "Back, but not as they were",
+        [(item.name, item.why) for item in summary.not_restored_exactly],
+        summary.not_restored_exactly_omitted,
+        None,
+    )
+
+
+def _print_listed(
+    console: Console,
+    title: str,
+    rows: Sequence[tuple[str, str]],
+    omitted: int,
+    every_one: str | None,
+) -> None:
+    if not rows:
+        return
+    table = Table(title=f"{title}: {len(rows) + omitted}", title_justify="left")
+    for header in ("Item", "Why"):
+        table.add_column(header, overflow="fold")
+    for name, why in rows[:LISTED]:
+        table.add_row(name, why)
+    console.print(table)
+    more = omitted + max(0, len(rows) - LISTED)
+    if more:
+        console.print(f"... and {more} more.")
+        if every_one is not None:
+            console.print(f"Every one: {every_one}")
+
+
+# items -----------------------------------------------------------------------------------
+
+
+def items(
+    batch_id: BatchArgument,
+    status_filter: Annotated[
+        ItemStatus | None,
+        typer.Option("--status", case_sensitive=False, help="Only items in this status."),
+    ] = None,
+    output: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """List a batch's items in plan order: the keys `rollback --items` takes."""
+    run(_items(batch_id, status_filter, output))
+
+
+async def _items(batch_id: str, status_filter: ItemStatus | None, output: OutputFormat) -> None:
+    async with open_ledger(Settings()) as ledger:
+        try:
+            found = await _all_items(ledger, batch_id, status_filter)
+        except UnknownBatch:
+            fail(f"unknown batch {batch_id!r}: `starter.py batches` lists the batches")
+    emit(
+        [
+            {
+                "key": item.key,
+                "entity_type": item.entity_type.value,
+                "name": item.name,
+                "playlist": (
+                    item.before.playlist_name
+                    if isinstance(item.before, PlaylistItemBefore)
+                    else None
+                ),
+                "status": item.status.value,
+                "error": item.error,
+            }
+            for item in found
+        ],
+        [
+            Column("key", "Key"),
+            Column("entity_type", "What"),
+            Column("name", "Name"),
+            Column("playlist", "Playlist"),
+            Column("status", "Status"),
+            Column("error", "Why"),
+        ],
+        output,
+        title=f"Items of {batch_id}",
+        empty="No items" + (f" {status_filter.value}." if status_filter else "."),
+    )
+
+
+async def _all_items(
+    ledger: Ledger, batch_id: str, status: ItemStatus | None = None
+) -> list[ActionItemRecord]:
+    found: list[ActionItemRecord] = []
+    while page := await ledger.action_items(
+        batch_id, status=status, offset=len(found), limit=ITEMS_PER_READ
+    ):
+        found.extend(page)
+    return found
