@@ -13,11 +13,11 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeVar
 from urllib.parse import quote
 
 import typer
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
@@ -53,13 +53,18 @@ from enforcer.models import (
     ItemTally,
     Plan,
     PlanOptions,
+    RollbackProgress,
 )
 from enforcer.session import open_ledger
 from workflows.connection import configured_task_queue, connect_temporal
 from workflows.enforcement import EnforcementWorkflow, enforcement_workflow_id
+from workflows.rollback import RollbackWorkflow
 from workflows.search_attributes import ENFORCEMENT_ACCOUNT, ENFORCEMENT_STATUS
 
 POLL_INTERVAL: Final = timedelta(seconds=1)
+
+P = TypeVar("P", bound=EnforcementProgress | RollbackProgress)
+R = TypeVar("R")
 ERRORS_SHOWN: Final = 5
 """Item errors a summary lists before pointing at ``status BATCH --errors``."""
 
@@ -252,6 +257,13 @@ async def _status(batch_id: str, *, watch: bool, errors: bool, output: OutputFor
     async with open_ledger(Settings()) as ledger:
         handle = temporal.get_workflow_handle_for(EnforcementWorkflow.run, batch_id)
         description = await _describe(handle)
+        if description is not None and description.workflow_type == RollbackWorkflow.__name__:
+            # Imported here: the rollback commands build on this module.
+            from commands.rollback import show_rollback
+
+            running = description.status == WorkflowExecutionStatus.RUNNING
+            await show_rollback(temporal, batch_id, running=running, watch=watch, output=output)
+            return
         if description is None:
             # Temporal may have dropped a long-closed run (retention); the ledger keeps it.
             summary = await _ledger_summary(ledger, batch_id)
@@ -486,32 +498,15 @@ async def watch_batch(handle: Handle, *, quiet: bool = False) -> EnforcementSumm
         except WorkflowFailureError as error:
             fail(f"batch {handle.id} failed: {_root_cause(error)}")
     console = Console(stderr=True)
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[items]}"),
-        console=console,
-    )
-    task = bar.add_task("starting", total=None, items="")
     try:
-        # Transient: the summary printed next takes the display's place.
-        with Live(bar, console=console, transient=True) as live:
-            while not result.done():
-                progress = await _progress(handle)
-                if progress is not None:
-                    done = sum(tally.done for tally in progress.tallies.values())
-                    total = sum(progress.totals.values())
-                    bar.update(
-                        task,
-                        description=progress.status.value,
-                        completed=done,
-                        total=total or None,
-                        items=f"{done}/{total} items" if total else "",
-                    )
-                    live.update(Group(bar, _progress_lines(progress)))
-                await asyncio.wait([result], timeout=POLL_INTERVAL.total_seconds())
-        return result.result()
+        return await watch_progress(
+            result,
+            lambda: _progress(handle),
+            console=console,
+            starting="starting",
+            title=lambda progress: progress.status.value,
+            details=_progress_lines,
+        )
     except WorkflowFailureError as error:
         fail(f"batch {handle.id} failed: {_root_cause(error)}")
     except asyncio.CancelledError:  # Ctrl-C
@@ -519,6 +514,44 @@ async def watch_batch(handle: Handle, *, quiet: bool = False) -> EnforcementSumm
         raise
     finally:
         result.cancel()
+
+
+async def watch_progress(
+    result: asyncio.Future[R],
+    poll: Callable[[], Awaitable[P | None]],
+    *,
+    console: Console,
+    starting: str,
+    title: Callable[[P], str],
+    details: Callable[[P], RenderableType],
+) -> R:
+    """Shows a bar of the items done, polling the progress every second, until ``result``
+    is done; its result (or what it raised)."""
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[items]}"),
+        console=console,
+    )
+    task = bar.add_task(starting, total=None, items="")
+    # Transient: the summary printed next takes the display's place.
+    with Live(bar, console=console, transient=True) as live:
+        while not result.done():
+            progress = await poll()
+            if progress is not None:
+                done = sum(tally.done for tally in progress.tallies.values())
+                total = sum(progress.totals.values())
+                bar.update(
+                    task,
+                    description=title(progress),
+                    completed=done,
+                    total=total or None,
+                    items=f"{done}/{total} items" if total else "",
+                )
+                live.update(Group(bar, details(progress)))
+            await asyncio.wait([result], timeout=POLL_INTERVAL.total_seconds())
+    return result.result()
 
 
 async def _progress(handle: Handle) -> EnforcementProgress | None:

@@ -18,9 +18,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Final
 
 import typer
-from rich.console import Console, Group
-from rich.live import Live
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.console import Console
 from rich.table import Table
 from temporalio.client import (
     Client,
@@ -42,10 +40,10 @@ from commands._output import Column, FormatOption, OutputFormat, emit
 from commands._runtime import AccountOption, AccountSession, account_session, fail, run
 from commands.enforcement import (
     _ENTITY_TITLES,
-    POLL_INTERVAL,
     BatchArgument,
     _duration,
     _temporal_error,
+    watch_progress,
     web_ui_url,
 )
 from commands.planning import _root_cause
@@ -398,31 +396,15 @@ async def watch_rollback(handle: RollbackHandle) -> RollbackSummary:
     """Shows the ``progress`` query every second until the rollback ends; its summary."""
     result = asyncio.ensure_future(_result(handle))
     console = Console(stderr=True)
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[items]}"),
-        console=console,
-    )
-    task = bar.add_task("rolling back", total=None, items="")
     try:
-        with Live(bar, console=console, transient=True) as live:
-            while not result.done():
-                progress = await _progress(handle)
-                if progress is not None:
-                    done = sum(tally.done for tally in progress.tallies.values())
-                    total = sum(progress.totals.values())
-                    bar.update(
-                        task,
-                        description=f"rollback {progress.status.value}",
-                        completed=done,
-                        total=total or None,
-                        items=f"{done}/{total} items" if total else "",
-                    )
-                    live.update(Group(bar, f"API calls: {progress.api_calls}"))
-                await asyncio.wait([result], timeout=POLL_INTERVAL.total_seconds())
-        return result.result()
+        return await watch_progress(
+            result,
+            lambda: _progress(handle),
+            console=console,
+            starting="rolling back",
+            title=lambda progress: f"rollback {progress.status.value}",
+            details=lambda progress: f"API calls: {progress.api_calls}",
+        )
     except asyncio.CancelledError:  # Ctrl-C
         console.print(f"Stopped watching; the rollback carries on: {handle.id}")
         raise
@@ -587,3 +569,19 @@ async def _all_items(
     ):
         found.extend(page)
     return found
+
+
+async def show_rollback(
+    temporal: Client, workflow_id: str, *, running: bool, watch: bool, output: OutputFormat
+) -> None:
+    """`status` of a rollback: its progress while it runs, its summary once ended."""
+    handle = temporal.get_workflow_handle_for(RollbackWorkflow.run, workflow_id)
+    if running and not watch:
+        progress = await handle.query(RollbackWorkflow.progress)
+        typer.echo(progress.model_dump_json(indent=2))
+        return
+    summary = await watch_rollback(handle) if running else await handle.result()
+    if output is OutputFormat.TABLE:
+        print_rollback_summary(summary)
+    else:
+        typer.echo(summary.model_dump_json(indent=2))

@@ -97,6 +97,10 @@ def test_rolling_back_a_batch_puts_the_library_back_as_it_was(rollback_cli: Cli)
     restores = listed_items(rollback_cli, rollback_id)
     assert len(restores) == len(plan["actions"])
     assert {item["status"] for item in restores} == {"completed"}
+    # `status` knows a rollback from an enforcement.
+    shown = json.loads(rollback_cli.ok("status", rollback_id, "--format", "json"))
+    assert shown["rollback_of"] == batch_id
+    assert shown["status"] == "completed"
 
     # Again: nothing is left to put back, nothing is written, the last result is shown.
     writes = write_calls(rollback_cli)
