@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 from enforcer.config import Settings
 from enforcer.ledger import Ledger
 from enforcer.session import spotify_client
-from enforcer.spotify import SpotifyClient
+from enforcer.spotify import SpotifyClient, retry_after_seconds
 from enforcer.spotify.errors import (
     BadRequest,
     EndpointGone,
@@ -108,7 +108,8 @@ class GatedTransport(httpx.AsyncBaseTransport):
         response = await self._inner.handle_async_request(request)
         if gated and response.status_code == 429:
             await response.aread()
-            await self._gate.close(_retry_after(response), _why(response, request))
+            wait = timedelta(seconds=math.ceil(retry_after_seconds(response)))
+            await self._gate.close(wait, _why(response, request))
         return response
 
     async def aclose(self) -> None:
@@ -159,13 +160,6 @@ def _rate_limited(until: datetime, now: datetime, why: str) -> ApplicationError:
         type=RATE_LIMITED,
         next_retry_delay=max(until - now, _SHORTEST_WAIT),
     )
-
-
-def _retry_after(response: httpx.Response) -> timedelta:
-    try:
-        return timedelta(seconds=math.ceil(float(response.headers.get("Retry-After", "0"))))
-    except ValueError:
-        return _SHORTEST_WAIT
 
 
 def _why(response: httpx.Response, request: httpx.Request) -> str:

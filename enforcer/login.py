@@ -27,12 +27,12 @@ from pydantic import SecretStr
 from enforcer.config import Settings
 from enforcer.ledger import Ledger
 from enforcer.session import open_ledger, token_store
+from enforcer.spotify import retry_after_seconds
 from enforcer.spotify.auth import (
     OAuthClient,
     Pkce,
     build_authorize_url,
     new_state,
-    retry_after_seconds,
     states_match,
 )
 from enforcer.spotify.errors import (

@@ -13,7 +13,7 @@ from enforcer.spotify._generations import (
     InMemoryGenerationMemory,
     Operation,
 )
-from enforcer.spotify._http import CallCounts
+from enforcer.spotify._http import CallCounts, retry_after_seconds
 from enforcer.spotify.client import (
     DEFAULT_API_BASE_URL,
     LIBRARY_KINDS,
@@ -112,6 +112,7 @@ __all__ = [
     "parse_playlist_id",
     "parse_track_id",
     "parse_uri",
+    "retry_after_seconds",
     "scopes_of",
     "to_uri",
 ]

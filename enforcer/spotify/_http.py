@@ -172,7 +172,7 @@ def _result(response: httpx.Response, endpoint: Endpoint, key: str) -> Any:
         raise RateLimited(
             message,
             endpoint=key,
-            retry_after=_retry_after(response.headers.get("Retry-After")),
+            retry_after=retry_after_seconds(response),
             quota_exceeded=_reason(response) == _QUOTA_EXCEEDED,
         )
     if status == 403:
@@ -210,6 +210,11 @@ def _message(response: httpx.Response) -> str:
 def _reason(response: httpx.Response) -> str | None:
     reason = _error_object(response).get("reason")
     return str(reason) if reason else None
+
+
+def retry_after_seconds(response: httpx.Response) -> float:
+    """A 429's ``Retry-After`` in seconds, exactly as sent; 0 when missing or unreadable."""
+    return _retry_after(response.headers.get("Retry-After"))
 
 
 def _retry_after(header: str | None) -> float:

@@ -31,6 +31,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 from pydantic import SecretStr
 
+from enforcer.spotify._http import retry_after_seconds
 from enforcer.spotify.errors import (
     BadRequest,
     EndpointGone,
@@ -162,14 +163,6 @@ def build_authorize_url(
 
 
 # --- the token endpoint -----------------------------------------------------------
-
-
-def retry_after_seconds(response: httpx.Response) -> float:
-    """A 429's ``Retry-After`` in seconds; 0 when it is missing or unreadable."""
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "")))
-    except ValueError:
-        return 0.0
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:
