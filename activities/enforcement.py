@@ -12,14 +12,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-import httpx
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities._spotify_calls import RATE_LIMITED, REFUSED, RateGate, SpotifyCalls, gated_client
-from enforcer.config import Settings
-from enforcer.ledger import ActionItemRecord, Ledger, LedgerError
+from activities._base import SpotifyActivities, refusal_error, tally_items
+from activities._spotify_calls import RATE_LIMITED
+from enforcer.ledger import ActionItemRecord, LedgerError
 from enforcer.models import (
     TERMINAL_ITEM_STATUSES,
     BatchKind,
@@ -35,7 +34,6 @@ from enforcer.models import (
     EntityType,
     FinishBatch,
     ItemStatus,
-    ItemTally,
     StartBatch,
     WaitPeriod,
 )
@@ -62,22 +60,8 @@ class _AttemptStats(BaseModel):
     rate_limit_periods: tuple[WaitPeriod, ...] = ()
 
 
-class EnforcementActivities:
+class EnforcementActivities(SpotifyActivities):
     """The activities of ``EnforcementWorkflow``, sharing one ledger and the settings."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        ledger: Ledger,
-        gate: RateGate,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._settings = settings
-        self._ledger = ledger
-        self._gate = gate
-        self._transport = transport
-        self._calls = SpotifyCalls(gate)
 
     def ledger_activities(self) -> Sequence[Callable[..., Any]]:
         """The activities that only touch the ledger: the main task queue."""
@@ -100,9 +84,9 @@ class EnforcementActivities:
         try:
             plan = await self._ledger.plan_record(request.plan_id)
         except LedgerError as error:
-            raise _refused(str(error)) from error
+            raise refusal_error(str(error)) from error
         if plan.account_id != request.account_id:
-            raise _refused(
+            raise refusal_error(
                 f"plan {request.plan_id!r} belongs to {plan.account_id!r}, "
                 f"not to {request.account_id!r}"
             )
@@ -146,9 +130,7 @@ class EnforcementActivities:
         if unfinished:
             keys = [item.key for item in unfinished]
             await self._ledger.mark_items(request.batch_id, keys, ItemStatus.IN_PROGRESS)
-            async with gated_client(
-                self._settings, self._ledger, request.account_id, self._gate, self._transport
-            ) as client:
+            async with self._client(request.account_id) as client:
                 try:
                     refusal = await self._calls(lambda: _remove(client, unfinished))
                 except ApplicationError as error:
@@ -161,7 +143,7 @@ class EnforcementActivities:
         finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
         return ChunkOutcome(
             chunk=request.chunk,
-            tallies=_tally(finished),
+            tallies=tally_items(finished),
             api_calls=earlier.api_calls + calls,
             rate_limit_waits=earlier.rate_limit_waits,
             rate_limit_periods=earlier.rate_limit_periods,
@@ -179,7 +161,7 @@ class EnforcementActivities:
                 request.batch_id, unfinished, ItemStatus.FAILED, error=failure.error
             )
         finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
-        return ChunkOutcome(chunk=request.chunk, tallies=_tally(finished))
+        return ChunkOutcome(chunk=request.chunk, tallies=tally_items(finished))
 
     @activity.defn(name="finish_enforcement_batch")
     async def finish_batch(self, finish: FinishBatch) -> EnforcementSummary:
@@ -274,19 +256,3 @@ def _legacy_operations(client: SpotifyClient) -> tuple[str, ...]:
         Operation.PLAYLIST_ITEMS_REMOVE,
     )
     return tuple(op for op in removals if client.generations.get(op) is Generation.LEGACY)
-
-
-def _tally(items: Sequence[ActionItemRecord]) -> dict[EntityType, ItemTally]:
-    tallies: dict[EntityType, ItemTally] = {}
-    for item in items:
-        done = ItemTally(
-            completed=int(item.status is ItemStatus.COMPLETED),
-            failed=int(item.status is ItemStatus.FAILED),
-            skipped=int(item.status is ItemStatus.SKIPPED),
-        )
-        tallies[item.entity_type] = tallies.get(item.entity_type, ItemTally()) + done
-    return tallies
-
-
-def _refused(message: str) -> ApplicationError:
-    return ApplicationError(message, type=REFUSED, non_retryable=True)

@@ -10,18 +10,14 @@ workflow: the library itself never enters a workflow payload.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from functools import partial
 from typing import Any, TypeVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities._spotify_calls import REFUSED, RateGate, SpotifyCalls, gated_client
-from enforcer.config import Settings
-from enforcer.ledger import Ledger, LedgerError
+from activities._base import SpotifyActivities, refusal_error
+from enforcer.ledger import LedgerError
 from enforcer.library import reads_items
 from enforcer.models import (
     BuildPlanRequest,
@@ -87,22 +83,8 @@ def playlist_section(playlist_id: str) -> str:
     return f"playlist:{playlist_id}"
 
 
-class LibraryActivities:
+class LibraryActivities(SpotifyActivities):
     """The planning scan's activities, sharing one ledger and the app's settings."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        ledger: Ledger,
-        gate: RateGate,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._settings = settings
-        self._ledger = ledger
-        self._gate = gate
-        self._transport = transport
-        self._calls = SpotifyCalls(gate)
 
     @activity.defn(name="scan_library_section")
     async def scan_section(self, request: ScanSectionRequest) -> ScanProgress:
@@ -166,7 +148,9 @@ class LibraryActivities:
         """Refuses, before a single page is read, what could never give a plan."""
         await self._refuse_bad_input(self._ledger.require_account(request.account_id))
         if not await self._ledger.blocklist(request.account_id):
-            raise _refused(f"the blocklist of {request.account_id!r} is empty: nothing to plan")
+            raise refusal_error(
+                f"the blocklist of {request.account_id!r} is empty: nothing to plan"
+            )
 
     @activity.defn(name="build_plan")
     async def build_plan(self, request: BuildPlanRequest) -> PlanResult:
@@ -177,7 +161,7 @@ class LibraryActivities:
         try:
             plan = make_plan(library, blocklist, protect, request.options)
         except PlanInputError as error:
-            raise _refused(str(error)) from error
+            raise refusal_error(str(error)) from error
         await self._ledger.save_plan(plan)
         return PlanResult(plan_id=plan.id, counts=plan.counts)
 
@@ -185,9 +169,6 @@ class LibraryActivities:
     async def discard_scan(self, scan_id: str) -> None:
         """The plan is stored: the scanned pages are no longer needed."""
         await self._ledger.delete_scan(scan_id)
-
-    def _client(self, account_id: str) -> AbstractAsyncContextManager[SpotifyClient]:
-        return gated_client(self._settings, self._ledger, account_id, self._gate, self._transport)
 
     async def _store(
         self, scan_id: str, account_id: str, section: str, page_index: int, page: Page[Any]
@@ -236,7 +217,7 @@ class LibraryActivities:
         try:
             await check
         except LedgerError as error:
-            raise _refused(str(error)) from error
+            raise refusal_error(str(error)) from error
 
 
 async def _readable_items_page(
@@ -250,10 +231,6 @@ async def _readable_items_page(
         if playlist.owner_id == account_id:
             raise
         return None
-
-
-def _refused(message: str) -> ApplicationError:
-    return ApplicationError(message, type=REFUSED, non_retryable=True)
 
 
 def _next_playlist_position(

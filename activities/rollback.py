@@ -13,17 +13,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Final
 
-import httpx
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities._spotify_calls import RATE_LIMITED, REFUSED, RateGate, SpotifyCalls, gated_client
-from enforcer.config import Settings
+from activities._base import SpotifyActivities, refusal_error, tally_items
+from activities._spotify_calls import RATE_LIMITED
 from enforcer.ledger import ActionItemRecord, BatchRecord, Ledger, LedgerError
 from enforcer.models import (
     TERMINAL_BATCH_STATUSES,
@@ -35,7 +33,6 @@ from enforcer.models import (
     EntityType,
     FinishRollback,
     ItemStatus,
-    ItemTally,
     LikedSongBefore,
     NotRestoredExactly,
     PlannedAction,
@@ -100,22 +97,8 @@ class _PlaylistProgress(BaseModel):
     restored_positions: tuple[int, ...] = ()
 
 
-class RollbackActivities:
+class RollbackActivities(SpotifyActivities):
     """The activities of ``RollbackWorkflow``, sharing one ledger and the settings."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        ledger: Ledger,
-        gate: RateGate,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._settings = settings
-        self._ledger = ledger
-        self._gate = gate
-        self._transport = transport
-        self._calls = SpotifyCalls(gate)
 
     def ledger_activities(self) -> Sequence[Callable[..., Any]]:
         """The activities that only touch the ledger: the main task queue."""
@@ -170,18 +153,18 @@ class RollbackActivities:
         try:
             batch = await self._ledger.batch(batch_id)
         except LedgerError as error:
-            raise _refused(f"nothing to roll back: {error}") from error
+            raise refusal_error(f"nothing to roll back: {error}") from error
         if batch.account_id != account_id:
-            raise _refused(
+            raise refusal_error(
                 f"batch {batch_id!r} belongs to {batch.account_id!r}, not to {account_id!r}"
             )
         if batch.kind is BatchKind.ROLLBACK:
-            raise _refused(
+            raise refusal_error(
                 f"batch {batch_id!r} is a rollback (of {batch.rollback_of!r}): a rollback "
                 "cannot be rolled back; enforce the plan again instead"
             )
         if batch.status not in TERMINAL_BATCH_STATUSES:
-            raise _refused(
+            raise refusal_error(
                 f"batch {batch_id!r} is still {batch.status.value}: cancel it, or wait "
                 "for it to finish, before rolling it back"
             )
@@ -193,7 +176,7 @@ class RollbackActivities:
         """Every completed item of the batch, the chosen ones among them in the order to
         restore them, and how many chosen items have nothing to undo."""
         if item_keys is not None and not item_keys:
-            raise _refused(f"no items of batch {batch_id!r} chosen to roll back")
+            raise refusal_error(f"no items of batch {batch_id!r} chosen to roll back")
         items: list[ActionItemRecord] = []
         offset = 0
         while page := await self._ledger.action_items(
@@ -204,7 +187,7 @@ class RollbackActivities:
         if item_keys is not None:
             unknown = sorted(set(item_keys) - {item.key for item in items})
             if unknown:
-                raise _refused(f"not items of batch {batch_id!r}: {', '.join(unknown)}")
+                raise refusal_error(f"not items of batch {batch_id!r}: {', '.join(unknown)}")
         wanted = set(item_keys) if item_keys is not None else None
         completed = [item for item in items if item.status is ItemStatus.COMPLETED]
         chosen = [item for item in completed if wanted is None or item.key in wanted]
@@ -252,7 +235,7 @@ class RollbackActivities:
             request.batch_id, unfinished, ItemStatus.FAILED, error=failure.error
         )
         finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
-        return RestoreOutcome(chunk=request.chunk, tallies=_tally(finished))
+        return RestoreOutcome(chunk=request.chunk, tallies=tally_items(finished))
 
     @activity.defn(name="finish_rollback")
     async def finish_rollback(self, finish: FinishRollback) -> RollbackSummary:
@@ -328,7 +311,7 @@ class RollbackActivities:
         earlier = _previous_attempts()
         if not unfinished:
             return RestoreOutcome(
-                chunk=request.chunk, tallies=_tally(items), api_calls=earlier.api_calls
+                chunk=request.chunk, tallies=tally_items(items), api_calls=earlier.api_calls
             )
         playlist_id = unfinished[0].container_id
         assert playlist_id is not None, unfinished[0].key
@@ -364,7 +347,7 @@ class RollbackActivities:
         finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
         return RestoreOutcome(
             chunk=request.chunk,
-            tallies=_tally(finished),
+            tallies=tally_items(finished),
             api_calls=earlier.api_calls + calls,
             rate_limit_waits=earlier.rate_limit_waits,
             rate_limit_wait_seconds=earlier.rate_limit_wait_seconds,
@@ -408,7 +391,7 @@ class RollbackActivities:
         finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
         return RestoreOutcome(
             chunk=request.chunk,
-            tallies=_tally(finished),
+            tallies=tally_items(finished),
             api_calls=earlier.api_calls + calls,
             rate_limit_waits=earlier.rate_limit_waits,
             rate_limit_wait_seconds=earlier.rate_limit_wait_seconds,
@@ -441,9 +424,6 @@ class RollbackActivities:
             await self._ledger.mark_items(
                 request.batch_id, [key], ItemStatus.FAILED, error=str(refusal)
             )
-
-    def _client(self, account_id: str) -> AbstractAsyncContextManager[SpotifyClient]:
-        return gated_client(self._settings, self._ledger, account_id, self._gate, self._transport)
 
 
 class _PlaylistRestoring:
@@ -642,19 +622,3 @@ def _remember_attempt(earlier: _Attempts, calls: int, error: ApplicationError, c
             call=call,
         )
     )
-
-
-def _tally(items: Sequence[ActionItemRecord]) -> dict[EntityType, ItemTally]:
-    tallies: dict[EntityType, ItemTally] = {}
-    for item in items:
-        done = ItemTally(
-            completed=int(item.status is ItemStatus.COMPLETED),
-            failed=int(item.status is ItemStatus.FAILED),
-            skipped=int(item.status is ItemStatus.SKIPPED),
-        )
-        tallies[item.entity_type] = tallies.get(item.entity_type, ItemTally()) + done
-    return tallies
-
-
-def _refused(message: str) -> ApplicationError:
-    return ApplicationError(message, type=REFUSED, non_retryable=True)

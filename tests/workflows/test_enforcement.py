@@ -255,14 +255,9 @@ async def test_cancel_stops_new_chunks_and_every_item_still_ends_terminal(
     temporal_client: Client, task_queue: str, smaller_world: World
 ) -> None:
     async with workers(temporal_client, task_queue, smaller_world):
-        plan = await plan_of(temporal_client, task_queue, smaller_world)
-        await _slow_down(smaller_world)
-        handle = await start_enforcement(temporal_client, task_queue, plan.plan_id, max_in_flight=1)
-
-        async def started() -> bool:
-            return (await handle.query(EnforcementWorkflow.progress)).chunks_done >= 2
-
-        await eventually(started, "two chunks to be done")
+        handle = await slow_batch_under_way(
+            temporal_client, task_queue, smaller_world, chunks_done=2
+        )
         await handle.signal(EnforcementWorkflow.cancel)
         summary = await handle.result()
 
@@ -282,14 +277,9 @@ async def test_pause_holds_new_chunks_until_resume(
     temporal_client: Client, task_queue: str, smaller_world: World
 ) -> None:
     async with workers(temporal_client, task_queue, smaller_world):
-        plan = await plan_of(temporal_client, task_queue, smaller_world)
-        await _slow_down(smaller_world)
-        handle = await start_enforcement(temporal_client, task_queue, plan.plan_id, max_in_flight=1)
-
-        async def started() -> bool:
-            return (await handle.query(EnforcementWorkflow.progress)).chunks_done >= 1
-
-        await eventually(started, "a chunk to be done")
+        handle = await slow_batch_under_way(
+            temporal_client, task_queue, smaller_world, chunks_done=1
+        )
         await handle.signal(EnforcementWorkflow.pause)
         await asyncio.sleep(1.0)  # the chunk in flight when paused may still finish
         held = (await handle.query(EnforcementWorkflow.progress)).chunks_done
@@ -303,6 +293,17 @@ async def test_pause_holds_new_chunks_until_resume(
     assert summary.status is BatchStatus.COMPLETED
 
 
-async def _slow_down(made: World) -> None:
-    """Every request takes a while, so a test can act while the batch runs."""
+async def slow_batch_under_way(
+    client: Client, task_queue: str, made: World, *, chunks_done: int
+) -> WorkflowHandle[EnforcementWorkflow, EnforcementSummary]:
+    """A batch under way, ``chunks_done`` chunks or more of it done: every request takes
+    a while and one chunk runs at a time, so a test can act while the batch runs."""
+    plan = await plan_of(client, task_queue, made)
     made.sandbox.set_faults(Faults(seed=1, latency_ms=150))
+    handle = await start_enforcement(client, task_queue, plan.plan_id, max_in_flight=1)
+
+    async def started() -> bool:
+        return (await handle.query(EnforcementWorkflow.progress)).chunks_done >= chunks_done
+
+    await eventually(started, f"{chunks_done} chunk(s) to be done")
+    return handle

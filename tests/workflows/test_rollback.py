@@ -16,7 +16,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
 from enforcer.ledger import Ledger, LedgerError, ledger_url
@@ -116,23 +116,38 @@ def writes(sandbox: Sandbox, endpoints: tuple[str, ...] = RESTORING_WRITES) -> i
     return sum(sandbox.counters.calls.get(endpoint, 0) for endpoint in endpoints)
 
 
-async def enforce(
-    client: Client, task_queue: str, options: PlanOptions | None = None
-) -> EnforcementSummary:
-    """Plans and enforces the account's library; a workflow ID of its own per test."""
+async def plan(client: Client, task_queue: str, options: PlanOptions | None = None) -> str:
+    """Plans the account's library (a workflow ID of its own per test): the plan's ID."""
     request = PlanRequest(account_id=USER, options=options or PlanOptions())
-    plan = await client.execute_workflow(
+    result = await client.execute_workflow(
         PlanningWorkflow.run,
         request,
         id=f"{planning_workflow_id(USER, request.options)}/{uuid.uuid4().hex}",
         task_queue=task_queue,
     )
-    return await client.execute_workflow(
+    return result.plan_id
+
+
+async def start_enforcing(
+    client: Client, task_queue: str, plan_id: str, *, atomic: bool = False, max_in_flight: int = 4
+) -> WorkflowHandle[EnforcementWorkflow, EnforcementSummary]:
+    """Starts enforcing the plan; a workflow ID of its own per test."""
+    return await client.start_workflow(
         EnforcementWorkflow.run,
-        EnforcementRequest(account_id=USER, plan_id=plan.plan_id),
-        id=f"{enforcement_workflow_id(USER, plan.plan_id)}/{uuid.uuid4().hex}",
+        EnforcementRequest(
+            account_id=USER, plan_id=plan_id, atomic=atomic, max_in_flight=max_in_flight
+        ),
+        id=f"{enforcement_workflow_id(USER, plan_id)}/{uuid.uuid4().hex}",
         task_queue=task_queue,
     )
+
+
+async def enforce(
+    client: Client, task_queue: str, options: PlanOptions | None = None
+) -> EnforcementSummary:
+    """Plans and enforces the account's library."""
+    handle = await start_enforcing(client, task_queue, await plan(client, task_queue, options))
+    return await handle.result()
 
 
 async def roll_back(
@@ -196,22 +211,11 @@ async def test_the_rollback_signal_stops_a_running_batch_and_restores_what_it_re
     temporal_client: Client, task_queue: str, made: World
 ) -> None:
     before = library_of(made.sandbox)
-    request = PlanRequest(account_id=USER)
     async with workers(temporal_client, task_queue, made):
-        plan = await temporal_client.execute_workflow(
-            PlanningWorkflow.run,
-            request,
-            id=f"{planning_workflow_id(USER, request.options)}/{uuid.uuid4().hex}",
-            task_queue=task_queue,
-        )
+        plan_id = await plan(temporal_client, task_queue)
         # Slow calls, one at a time: the batch is still running when the signal comes.
         made.sandbox.set_faults(Faults(seed=1, latency_ms=200))
-        handle = await temporal_client.start_workflow(
-            EnforcementWorkflow.run,
-            EnforcementRequest(account_id=USER, plan_id=plan.plan_id, max_in_flight=1),
-            id=f"{enforcement_workflow_id(USER, plan.plan_id)}/{uuid.uuid4().hex}",
-            task_queue=task_queue,
-        )
+        handle = await start_enforcing(temporal_client, task_queue, plan_id, max_in_flight=1)
         for _ in range(600):
             progress = await handle.query(EnforcementWorkflow.progress)
             if progress.chunks_done >= 1:
@@ -232,22 +236,12 @@ async def test_an_atomic_batch_with_a_failed_item_is_rolled_back_whole(
     temporal_client: Client, task_queue: str, made: World
 ) -> None:
     before = library_of(made.sandbox)
-    request = PlanRequest(account_id=USER)
     async with workers(temporal_client, task_queue, made):
-        plan = await temporal_client.execute_workflow(
-            PlanningWorkflow.run,
-            request,
-            id=f"{planning_workflow_id(USER, request.options)}/{uuid.uuid4().hex}",
-            task_queue=task_queue,
-        )
+        plan_id = await plan(temporal_client, task_queue)
         # Spotify refuses every playlist removal: those items end failed.
         made.sandbox.settings.closed_endpoints = {"DELETE /v1/playlists/{playlist_id}/items": 400}
-        summary = await temporal_client.execute_workflow(
-            EnforcementWorkflow.run,
-            EnforcementRequest(account_id=USER, plan_id=plan.plan_id, atomic=True),
-            id=f"{enforcement_workflow_id(USER, plan.plan_id)}/{uuid.uuid4().hex}",
-            task_queue=task_queue,
-        )
+        handle = await start_enforcing(temporal_client, task_queue, plan_id, atomic=True)
+        summary = await handle.result()
         made.sandbox.settings.closed_endpoints = {}
 
     assert summary.tallies[EntityType.PLAYLIST_ITEM].failed > 0
