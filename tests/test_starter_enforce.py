@@ -15,8 +15,6 @@ import asyncio
 import json
 import os
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,30 +29,11 @@ from enforcer.models import BlockedArtist, LibrarySnapshot, PlanOptions, Protect
 from enforcer.planner import make_plan
 from enforcer.sandbox import Faults
 from enforcer.session import open_ledger
-from tests.support.cli import Cli
-from tests.support.contract import ContractRecorder
-from tests.test_starter_plan import BLOCKED_BAND, WorkerThread, block
+from tests.support.cli import BLOCKED_BAND, Cli
 from workflows import search_attributes
 from workflows.enforcement import enforcement_workflow_id
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def enforcer_cli(
-    cli: Cli,
-    temporal_env: WorkflowEnvironment,
-    task_queue: str,
-    contract_recorder: ContractRecorder,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Cli]:
-    address = temporal_env.client.service_client.config.target_host
-    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
-    monkeypatch.setenv("ENFORCER_TASK_QUEUE", task_queue)
-    cli.log_in("alice", "Alice")
-    block(cli, BlockedArtist(artist_id=BLOCKED_BAND, name=f"Blocked Band {uuid.uuid4().hex}"))
-    with WorkerThread(address, task_queue, cli.settings, cli.sandbox, contract_recorder):
-        yield cli
 
 
 def planned(cli: Cli) -> dict[str, Any]:

@@ -12,42 +12,21 @@ import asyncio
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from enforcer.models import BatchKind, BlockedArtist
+from enforcer.models import BatchKind
 from enforcer.sandbox import Faults
 from enforcer.session import open_ledger
 from tests.support.cli import Cli
-from tests.support.contract import ContractRecorder
 from tests.test_starter_enforce import planned, started, stored_plan, write_calls
-from tests.test_starter_plan import BLOCKED_BAND, WorkerThread, block
 from workflows.enforcement import enforcement_workflow_id
 from workflows.rollback import rollback_workflow_id
 
 ALICE_MIX = "plAliceMix000000000000"  # tests/fixtures/small_library.json: Blocked Anthem twice
-
-
-@pytest.fixture
-def rollback_cli(
-    cli: Cli,
-    temporal_env: WorkflowEnvironment,
-    task_queue: str,
-    contract_recorder: ContractRecorder,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Cli]:
-    address = temporal_env.client.service_client.config.target_host
-    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
-    monkeypatch.setenv("ENFORCER_TASK_QUEUE", task_queue)
-    cli.log_in("alice", "Alice")
-    block(cli, BlockedArtist(artist_id=BLOCKED_BAND, name=f"Blocked Band {uuid.uuid4().hex}"))
-    with WorkerThread(address, task_queue, cli.settings, cli.sandbox, contract_recorder):
-        yield cli
 
 
 def library_of(cli: Cli) -> dict[str, Any]:
@@ -78,14 +57,14 @@ def listed_items(cli: Cli, batch_id: str, *options: str) -> list[dict[str, Any]]
     return rows
 
 
-def test_rolling_back_a_batch_puts_the_library_back_as_it_was(rollback_cli: Cli) -> None:
-    before = library_of(rollback_cli)
-    plan, batch_id = enforced(rollback_cli)
-    assert library_of(rollback_cli) != before
+def test_rolling_back_a_batch_puts_the_library_back_as_it_was(enforcer_cli: Cli) -> None:
+    before = library_of(enforcer_cli)
+    plan, batch_id = enforced(enforcer_cli)
+    assert library_of(enforcer_cli) != before
 
-    output = rollback_cli.ok("rollback", batch_id, "--yes", "--watch")
+    output = enforcer_cli.ok("rollback", batch_id, "--yes", "--watch")
 
-    assert library_of(rollback_cli) == before
+    assert library_of(enforcer_cli) == before
     rollback_id = rollback_workflow_id(batch_id)
     assert f"Rollback {rollback_id} of batch {batch_id}" in output
     assert "completed" in output
@@ -93,21 +72,21 @@ def test_rolling_back_a_batch_puts_the_library_back_as_it_was(rollback_cli: Cli)
         assert shown in output
     assert "API calls" in output
     assert "Duration" in output
-    assert {item["status"] for item in listed_items(rollback_cli, batch_id)} == {"rolled_back"}
-    restores = listed_items(rollback_cli, rollback_id)
+    assert {item["status"] for item in listed_items(enforcer_cli, batch_id)} == {"rolled_back"}
+    restores = listed_items(enforcer_cli, rollback_id)
     assert len(restores) == len(plan["actions"])
     assert {item["status"] for item in restores} == {"completed"}
     # `status` knows a rollback from an enforcement.
-    shown = json.loads(rollback_cli.ok("status", rollback_id, "--format", "json"))
+    shown = json.loads(enforcer_cli.ok("status", rollback_id, "--format", "json"))
     assert shown["rollback_of"] == batch_id
     assert shown["status"] == "completed"
 
     # Again: nothing is left to put back, nothing is written, the last result is shown.
-    writes = write_calls(rollback_cli)
-    again = rollback_cli.ok("rollback", batch_id, "--yes")
+    writes = write_calls(enforcer_cli)
+    again = enforcer_cli.ok("rollback", batch_id, "--yes")
     assert "Nothing to roll back" in again
     assert f"Rollback {rollback_id}" in again
-    assert write_calls(rollback_cli) == writes
+    assert write_calls(enforcer_cli) == writes
 
 
 def held_keys(cli: Cli, plan: dict[str, Any]) -> set[str]:
@@ -129,10 +108,10 @@ def held_keys(cli: Cli, plan: dict[str, Any]) -> set[str]:
     }
 
 
-def test_rolling_back_chosen_items_puts_back_only_those(rollback_cli: Cli) -> None:
-    before = library_of(rollback_cli)
-    plan, batch_id = enforced(rollback_cli)
-    removed = listed_items(rollback_cli, batch_id, "--status", "completed")
+def test_rolling_back_chosen_items_puts_back_only_those(enforcer_cli: Cli) -> None:
+    before = library_of(enforcer_cli)
+    plan, batch_id = enforced(enforcer_cli)
+    removed = listed_items(enforcer_cli, batch_id, "--status", "completed")
     song = next(item for item in removed if item["entity_type"] == "liked_song")
     # A track that is in the playlist twice: both occurrences come back, in place.
     in_playlist = next(
@@ -142,14 +121,14 @@ def test_rolling_back_chosen_items_puts_back_only_those(rollback_cli: Cli) -> No
     )
     chosen = {song["key"], in_playlist["key"]}
 
-    output = rollback_cli.ok(
+    output = enforcer_cli.ok(
         "rollback", batch_id, "--items", song["key"], "--items", in_playlist["key"], "--yes",
         "--watch",
     )  # fmt: skip
 
     assert "completed" in output
-    assert held_keys(rollback_cli, plan) == chosen
-    now = library_of(rollback_cli)
+    assert held_keys(enforcer_cli, plan) == chosen
+    now = library_of(enforcer_cli)
     still_removed = {a["uri"] for a in plan["actions"] if a["container_id"] == ALICE_MIX} - {
         uri_of(plan, in_playlist["key"])
     }
@@ -158,7 +137,7 @@ def test_rolling_back_chosen_items_puts_back_only_those(rollback_cli: Cli) -> No
     ]
     liked_back = [entry for entry in before["liked_songs"] if entry in now["liked_songs"]]
     assert liked_back == now["liked_songs"], "back with its date, so in its place"
-    statuses = {item["key"]: item["status"] for item in listed_items(rollback_cli, batch_id)}
+    statuses = {item["key"]: item["status"] for item in listed_items(enforcer_cli, batch_id)}
     assert {key for key, status in statuses.items() if status == "rolled_back"} == chosen
 
 
@@ -171,106 +150,106 @@ def uri_of(plan: dict[str, Any], key: str) -> str:
 
 
 def test_an_unknown_batch_is_named_and_nothing_starts(
-    rollback_cli: Cli, temporal_env: WorkflowEnvironment
+    enforcer_cli: Cli, temporal_env: WorkflowEnvironment
 ) -> None:
     batch_id = "enforce/alice/nope0123456789ab"
-    error = rollback_cli.fails("rollback", batch_id, "--yes")
+    error = enforcer_cli.fails("rollback", batch_id, "--yes")
     assert "unknown batch" in error
     assert batch_id in error
     assert not started(temporal_env, rollback_workflow_id(batch_id))
-    assert "unknown batch" in rollback_cli.fails("items", batch_id)
+    assert "unknown batch" in enforcer_cli.fails("items", batch_id)
 
 
 def test_a_key_of_another_batch_is_named_and_nothing_starts(
-    rollback_cli: Cli, temporal_env: WorkflowEnvironment
+    enforcer_cli: Cli, temporal_env: WorkflowEnvironment
 ) -> None:
     # Blocked Band as primary artist first; the song it features on is left for later.
-    _, first = enforced(rollback_cli, "--policy", "primary")
-    _, second = enforced(rollback_cli)
-    others = {item["key"] for item in listed_items(rollback_cli, second)}
-    foreign = sorted(others - {item["key"] for item in listed_items(rollback_cli, first)})[0]
-    writes = write_calls(rollback_cli)
+    _, first = enforced(enforcer_cli, "--policy", "primary")
+    _, second = enforced(enforcer_cli)
+    others = {item["key"] for item in listed_items(enforcer_cli, second)}
+    foreign = sorted(others - {item["key"] for item in listed_items(enforcer_cli, first)})[0]
+    writes = write_calls(enforcer_cli)
 
-    error = rollback_cli.fails("rollback", first, "--items", foreign, "--yes")
+    error = enforcer_cli.fails("rollback", first, "--items", foreign, "--yes")
 
     assert foreign in error
     assert first in error
     assert not started(temporal_env, rollback_workflow_id(first, (foreign,)))
-    assert write_calls(rollback_cli) == writes
+    assert write_calls(enforcer_cli) == writes
 
 
 def test_without_a_terminal_rollback_asks_for_yes_and_starts_nothing(
-    rollback_cli: Cli, temporal_env: WorkflowEnvironment
+    enforcer_cli: Cli, temporal_env: WorkflowEnvironment
 ) -> None:
-    _, batch_id = enforced(rollback_cli)
-    writes = write_calls(rollback_cli)
+    _, batch_id = enforced(enforcer_cli)
+    writes = write_calls(enforcer_cli)
 
-    assert "--yes" in rollback_cli.fails("rollback", batch_id)
+    assert "--yes" in enforcer_cli.fails("rollback", batch_id)
 
     assert not started(temporal_env, rollback_workflow_id(batch_id))
-    assert write_calls(rollback_cli) == writes
+    assert write_calls(enforcer_cli) == writes
 
 
-def test_a_rollback_cannot_be_rolled_back(rollback_cli: Cli) -> None:
-    _, batch_id = enforced(rollback_cli)
-    rollback_cli.ok("rollback", batch_id, "--yes", "--watch")
-    rolled_back = library_of(rollback_cli)
+def test_a_rollback_cannot_be_rolled_back(enforcer_cli: Cli) -> None:
+    _, batch_id = enforced(enforcer_cli)
+    enforcer_cli.ok("rollback", batch_id, "--yes", "--watch")
+    rolled_back = library_of(enforcer_cli)
 
-    error = rollback_cli.fails("rollback", rollback_workflow_id(batch_id), "--yes")
+    error = enforcer_cli.fails("rollback", rollback_workflow_id(batch_id), "--yes")
 
     assert "cannot be rolled back" in error
-    assert library_of(rollback_cli) == rolled_back
+    assert library_of(enforcer_cli) == rolled_back
 
 
-def test_a_batch_not_started_yet_is_refused(rollback_cli: Cli) -> None:
-    plan_id = stored_plan(rollback_cli)
+def test_a_batch_not_started_yet_is_refused(enforcer_cli: Cli) -> None:
+    plan_id = stored_plan(enforcer_cli)
     batch_id = enforcement_workflow_id("alice", plan_id)
 
     async def create() -> None:
-        async with open_ledger(rollback_cli.settings) as ledger:
+        async with open_ledger(enforcer_cli.settings) as ledger:
             await ledger.create_batch(
                 batch_id, account_id="alice", plan_id=plan_id, kind=BatchKind.ENFORCE, options={}
             )
 
     asyncio.run(create())
 
-    error = rollback_cli.fails("rollback", batch_id, "--yes")
+    error = enforcer_cli.fails("rollback", batch_id, "--yes")
 
     assert batch_id in error
     assert "still pending" in error
 
 
-def test_empty_items_are_refused(rollback_cli: Cli) -> None:
-    assert "--items names no item" in rollback_cli.fails(
+def test_empty_items_are_refused(enforcer_cli: Cli) -> None:
+    assert "--items names no item" in enforcer_cli.fails(
         "rollback", "enforce/alice/x", "--items", ",", "--yes"
     )
 
 
 def test_rolling_back_a_running_batch_stops_it_and_puts_everything_back(
-    rollback_cli: Cli, temporal_env: WorkflowEnvironment
+    enforcer_cli: Cli, temporal_env: WorkflowEnvironment
 ) -> None:
-    before = library_of(rollback_cli)
-    plan = planned(rollback_cli)
+    before = library_of(enforcer_cli)
+    plan = planned(enforcer_cli)
     batch_id = enforcement_workflow_id("alice", plan["id"])
     # Slow calls, one at a time: the batch is still running when the rollback comes.
-    rollback_cli.sandbox.set_faults(Faults(latency_ms=500))
-    rollback_cli.ok("enforce", plan["id"], "--yes", "--max-in-flight", "1")
+    enforcer_cli.sandbox.set_faults(Faults(latency_ms=500))
+    enforcer_cli.ok("enforce", plan["id"], "--yes", "--max-in-flight", "1")
     deadline = time.monotonic() + 20
-    while not (progress := running_progress(rollback_cli, batch_id)) or not progress["chunks_done"]:
+    while not (progress := running_progress(enforcer_cli, batch_id)) or not progress["chunks_done"]:
         assert time.monotonic() < deadline, "the batch never removed anything"
         time.sleep(0.05)
     assert progress["chunks_done"] < progress["chunks_total"], "roll back a running batch"
 
-    with fast_once_started(rollback_cli, temporal_env, rollback_workflow_id(batch_id)):
-        output = rollback_cli.ok("rollback", batch_id, "--yes", "--watch")
+    with fast_once_started(enforcer_cli, temporal_env, rollback_workflow_id(batch_id)):
+        output = enforcer_cli.ok("rollback", batch_id, "--yes", "--watch")
 
     assert "asked to roll back" in output
     assert f"Batch {batch_id}: rolled_back" in output
     assert f"Rollback {rollback_workflow_id(batch_id)} of batch {batch_id}" in output
-    assert library_of(rollback_cli) == before
-    ended = json.loads(rollback_cli.ok("status", batch_id, "--format", "json"))
+    assert library_of(enforcer_cli) == before
+    ended = json.loads(enforcer_cli.ok("status", batch_id, "--format", "json"))
     assert ended["summary"]["status"] == "rolled_back"
-    statuses = {item["status"] for item in listed_items(rollback_cli, batch_id)}
+    statuses = {item["status"] for item in listed_items(enforcer_cli, batch_id)}
     assert statuses <= {"rolled_back", "skipped"}
     assert "rolled_back" in statuses
 
@@ -302,14 +281,14 @@ def running_progress(cli: Cli, batch_id: str) -> dict[str, Any] | None:
     return progress
 
 
-def test_liked_songs_put_back_without_their_dates_are_named(rollback_cli: Cli) -> None:
-    _, batch_id = enforced(rollback_cli)
+def test_liked_songs_put_back_without_their_dates_are_named(enforcer_cli: Cli) -> None:
+    _, batch_id = enforced(enforcer_cli)
     # Spotify refuses the endpoint that keeps dates: the songs come back, dated today.
-    rollback_cli.sandbox.settings.legacy_endpoints = "forbidden"
+    enforcer_cli.sandbox.settings.legacy_endpoints = "forbidden"
 
-    output = rollback_cli.ok("rollback", batch_id, "--yes", "--watch")
+    output = enforcer_cli.ok("rollback", batch_id, "--yes", "--watch")
 
-    songs = [i for i in listed_items(rollback_cli, batch_id) if i["entity_type"] == "liked_song"]
+    songs = [i for i in listed_items(enforcer_cli, batch_id) if i["entity_type"] == "liked_song"]
     assert songs
     assert f"Back, but not as they were: {len(songs)}" in output
     assert "order/date lost" in output

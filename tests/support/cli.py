@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,16 +15,21 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
 import starter
 from commands import _runtime
 from enforcer.config import Settings
+from enforcer.models import BlockedArtist
 from enforcer.sandbox import Sandbox
 from enforcer.session import open_ledger, token_store
 from enforcer.spotify import TokenSet
 from tests.support.contract import ContractRecorder
 from tests.support.sandbox import sandbox_transport
+from worker import build_worker
 
 API = "https://api.sandbox.test/v1"
 ACCOUNTS = "https://accounts.sandbox.test"
@@ -97,3 +105,88 @@ def cli(
     )
     monkeypatch.setenv("COLUMNS", "160")  # rich's table width, so rows stay one line each
     return Cli(CliRunner(), Settings(), sandbox)
+
+
+BLOCKED_BAND = "arBlockedBand000000000"  # tests/fixtures/small_library.json
+
+
+class WorkerThread:
+    """A worker on its own event loop, as a separate worker process would be."""
+
+    def __init__(
+        self,
+        address: str,
+        task_queue: str,
+        settings: Settings,
+        sandbox: Sandbox,
+        recorder: ContractRecorder,
+    ) -> None:
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(
+            target=asyncio.run,
+            args=(self._serve(address, task_queue, settings, sandbox, recorder),),
+            daemon=True,
+        )
+
+    async def _serve(
+        self,
+        address: str,
+        task_queue: str,
+        settings: Settings,
+        sandbox: Sandbox,
+        recorder: ContractRecorder,
+    ) -> None:
+        client = await Client.connect(address, data_converter=pydantic_data_converter)
+        async with open_ledger(settings) as ledger:
+            transport = sandbox_transport(sandbox, recorder)
+            async with build_worker(
+                client, settings, ledger, task_queue=task_queue, transport=transport
+            ):
+                self._ready.set()
+                await asyncio.to_thread(self._stop.wait)
+
+    def __enter__(self) -> WorkerThread:
+        self._thread.start()
+        assert self._ready.wait(timeout=30), "the worker did not start"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+
+def block(cli: Cli, *artists: BlockedArtist) -> None:
+    async def add() -> None:
+        async with open_ledger(cli.settings) as ledger:
+            await ledger.add_to_blocklist("alice", list(artists), source="id")
+
+    asyncio.run(add())
+
+
+@pytest.fixture
+def worker_cli(
+    cli: Cli,
+    temporal_env: WorkflowEnvironment,
+    task_queue: str,
+    contract_recorder: ContractRecorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Cli]:
+    """The starter with Temporal behind it: alice logged in, and a worker (in a thread of
+    its own) whose activities reach the in-process sandbox."""
+    address = temporal_env.client.service_client.config.target_host
+    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
+    monkeypatch.setenv("ENFORCER_TASK_QUEUE", task_queue)
+    cli.log_in("alice", "Alice")
+    with WorkerThread(address, task_queue, cli.settings, cli.sandbox, contract_recorder):
+        yield cli
+
+
+@pytest.fixture
+def enforcer_cli(worker_cli: Cli) -> Cli:
+    """``worker_cli`` with the blocked band on alice's blocklist, under a name of its own
+    per test: each test gets its own plan ID, and so its own batch on the shared server."""
+    block(
+        worker_cli, BlockedArtist(artist_id=BLOCKED_BAND, name=f"Blocked Band {uuid.uuid4().hex}")
+    )
+    return worker_cli
