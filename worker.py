@@ -28,6 +28,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import RateGate
+from activities.batch import BatchActivities
 from activities.enforcement import EnforcementActivities
 from activities.library import LibraryActivities
 from activities.rollback import RollbackActivities
@@ -95,6 +96,7 @@ def build_worker(
     # every other worker's through the ledger.
     app_id = settings.spotify_client_id
     gate = RateGate(ledger, app_id) if clock is None else RateGate(ledger, app_id, clock=clock)
+    batches = BatchActivities(settings, ledger, gate, transport=transport)
     library = LibraryActivities(settings, ledger, gate, transport=transport)
     enforcement = EnforcementActivities(settings, ledger, gate, transport=transport)
     rollback = RollbackActivities(settings, ledger, gate, transport=transport)
@@ -103,6 +105,7 @@ def build_worker(
         task_queue,
         workflows=[PlanningWorkflow, EnforcementWorkflow, RollbackWorkflow],
         activities=[
+            *batches.activities(),
             *library.activities(),
             *enforcement.ledger_activities(),
             *rollback.ledger_activities(),

@@ -4,10 +4,15 @@ and count how items ended."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
+from typing import Any, Final
 
 import httpx
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._spotify_calls import REFUSED, RateGate, SpotifyCalls, gated_client
@@ -15,6 +20,41 @@ from enforcer.config import Settings
 from enforcer.ledger import ActionItemRecord, Ledger
 from enforcer.models import EntityType, ItemStatus, ItemTally
 from enforcer.spotify import SpotifyClient
+
+HEARTBEAT_EVERY: Final = timedelta(seconds=2)
+"""How often a running activity tells Temporal it is alive. Workflows give activities a
+heartbeat timeout of a few times this, so a dead worker's activity is retried on a
+live one within seconds, not at its start-to-close timeout."""
+
+
+class KeepAlive:
+    """Heartbeats in the background while an activity works; ``beat`` also records
+    details for the next attempt, and the background beats repeat them."""
+
+    def __init__(self) -> None:
+        self._details: tuple[Any, ...] = ()
+
+    def beat(self, *details: Any) -> None:
+        self._details = details
+        activity.heartbeat(*details)
+
+    async def beat_every(self, every: timedelta) -> None:
+        while True:
+            activity.heartbeat(*self._details)
+            await asyncio.sleep(every.total_seconds())
+
+
+@asynccontextmanager
+async def kept_alive(every: timedelta = HEARTBEAT_EVERY) -> AsyncIterator[KeepAlive]:
+    """Heartbeats every ``every`` for as long as the block runs."""
+    keep_alive = KeepAlive()
+    task = asyncio.create_task(keep_alive.beat_every(every))
+    try:
+        yield keep_alive
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class SpotifyActivities:
@@ -34,9 +74,19 @@ class SpotifyActivities:
         self._transport = transport
         self._calls = SpotifyCalls(gate)
 
-    def _client(self, account_id: str) -> AbstractAsyncContextManager[SpotifyClient]:
-        """The account's client, every request of it behind the gate."""
-        return gated_client(self._settings, self._ledger, account_id, self._gate, self._transport)
+    def _client(
+        self, account_id: str, traffic_owner: str | None = None
+    ) -> AbstractAsyncContextManager[SpotifyClient]:
+        """The account's client, every request of it behind the gate and counted in the
+        ledger for ``traffic_owner`` (the batch or scan it works for)."""
+        return gated_client(
+            self._settings,
+            self._ledger,
+            account_id,
+            self._gate,
+            self._transport,
+            traffic_owner=traffic_owner,
+        )
 
 
 def tally_items(items: Sequence[ActionItemRecord]) -> dict[EntityType, ItemTally]:

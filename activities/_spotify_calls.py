@@ -22,8 +22,9 @@ from temporalio.exceptions import ApplicationError
 
 from enforcer.config import Settings
 from enforcer.ledger import Ledger
+from enforcer.models import HELD_BACK, SENT, WITHDRAWN
 from enforcer.session import spotify_client
-from enforcer.spotify import SpotifyClient, retry_after_seconds
+from enforcer.spotify import ENDPOINT_EXTENSION, SpotifyClient, retry_after_seconds
 from enforcer.spotify.errors import (
     BadRequest,
     EndpointGone,
@@ -75,9 +76,16 @@ class RateGate:
 
     async def check(self) -> None:
         """Raises ``GateClosed`` while a penalty runs, here or on any other worker."""
-        self._raise_if_closed(self._closed_until, self._reason)
+        self.check_here()
         gate = await self._ledger.gate(self._app_id)
         self._raise_if_closed(gate.blocked_until, gate.reason or "rate limited")
+        # A 429 of this worker may have closed it while the ledger answered.
+        self.check_here()
+
+    def check_here(self) -> None:
+        """Raises ``GateClosed`` while this worker knows of a penalty (no I/O, no await:
+        nothing else can run between this check and what follows it)."""
+        self._raise_if_closed(self._closed_until, self._reason)
 
     async def close(self, wait: timedelta, reason: str) -> datetime:
         """Closes the gate for ``wait``; returns when it opens (a longer penalty wins)."""
@@ -93,23 +101,86 @@ class RateGate:
             raise GateClosed(until, reason)
 
 
-class GatedTransport(httpx.AsyncBaseTransport):
-    """Checks the gate before every Web API request; closes it on every 429."""
+class TrafficRecorder:
+    """Counts one owner's (a batch's, a scan's) requests in the ledger as they happen:
+    ``sent`` before a request leaves, its status once answered, ``held_back`` when the
+    gate kept it in, and every wait a 429 imposed. A worker killed mid-request leaves
+    that request counted as sent, as Spotify counted it."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, gate: RateGate, api_base_url: str) -> None:
+    def __init__(self, ledger: Ledger, owner_id: str) -> None:
+        self._ledger = ledger
+        self.owner_id = owner_id
+
+    async def sent(self, endpoint: str) -> None:
+        await self._ledger.count_calls(self.owner_id, {(endpoint, SENT): 1})
+
+    async def withdrawn(self, endpoint: str, now: datetime, until: datetime) -> None:
+        """Counted as sent, then held back after all: the gate closed meanwhile."""
+        await self._ledger.count_calls(self.owner_id, {(endpoint, WITHDRAWN): 1})
+        await self.held_back(endpoint, now, until)
+
+    async def answered(self, endpoint: str, status: int) -> None:
+        await self._ledger.count_calls(self.owner_id, {(endpoint, str(status)): 1})
+
+    async def held_back(self, endpoint: str, now: datetime, until: datetime) -> None:
+        await self._ledger.count_calls(self.owner_id, {(endpoint, HELD_BACK): 1})
+        await self.waited(now, until)
+
+    async def waited(self, start: datetime, end: datetime) -> None:
+        if end > start:
+            await self._ledger.record_wait(self.owner_id, start, end)
+
+
+class GatedTransport(httpx.AsyncBaseTransport):
+    """Checks the gate before every Web API request; closes it on every 429; counts
+    what it lets through and what it holds back (``traffic``, when given)."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        gate: RateGate,
+        api_base_url: str,
+        traffic: TrafficRecorder | None = None,
+    ) -> None:
         self._inner = inner
         self._gate = gate
         self._api = api_base_url.rstrip("/")
+        self._traffic = traffic
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        gated = str(request.url).startswith(self._api)
-        if gated:
+        if not str(request.url).startswith(self._api):
+            return await self._inner.handle_async_request(request)
+        endpoint = str(
+            request.extensions.get(ENDPOINT_EXTENSION, f"{request.method} {request.url.path}")
+        )
+        traffic = self._traffic
+        try:
             await self._gate.check()
+        except GateClosed as closed:
+            if traffic is not None:
+                await traffic.held_back(endpoint, self._gate.clock(), closed.until)
+            raise
+        if traffic is not None:
+            # Counted before it leaves: a worker killed while Spotify answers leaves it
+            # counted. A 429 may close the gate while the count is written: check again.
+            await traffic.sent(endpoint)
+            try:
+                self._gate.check_here()
+            except GateClosed as closed:
+                await traffic.withdrawn(endpoint, self._gate.clock(), closed.until)
+                raise
         response = await self._inner.handle_async_request(request)
-        if gated and response.status_code == 429:
+        if response.status_code == 429:
+            # The gate first (this worker's memory closes before anything else runs),
+            # then the bookkeeping.
             await response.aread()
             wait = timedelta(seconds=math.ceil(retry_after_seconds(response)))
-            await self._gate.close(wait, _why(response, request))
+            now = self._gate.clock()
+            until = await self._gate.close(wait, _why(response, request))
+            if traffic is not None:
+                await traffic.waited(now, until)
+        if traffic is not None:
+            await traffic.answered(endpoint, response.status_code)
         return response
 
     async def aclose(self) -> None:
@@ -123,10 +194,14 @@ async def gated_client(
     account_id: str,
     gate: RateGate,
     transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    traffic_owner: str | None = None,
 ) -> AsyncIterator[SpotifyClient]:
-    """The account's client, every request of it behind the gate (``transport``: tests)."""
+    """The account's client, every request of it behind the gate and, with
+    ``traffic_owner``, counted in the ledger for that batch or scan (``transport``: tests)."""
     inner = transport if transport is not None else httpx.AsyncHTTPTransport()
-    gated = GatedTransport(inner, gate, settings.api_base_url)
+    traffic = None if traffic_owner is None else TrafficRecorder(ledger, traffic_owner)
+    gated = GatedTransport(inner, gate, settings.api_base_url, traffic)
     async with spotify_client(settings, ledger, account_id, transport=gated) as client:
         yield client
 

@@ -4,29 +4,27 @@ Every activity here may run twice. The batch, its items and its chunks are creat
 idempotently; a chunk re-reads its items from the ledger and sends only those not yet
 done, and what it sends is idempotent on Spotify's side (removing what is already gone
 changes nothing), so a retried chunk never does harm.
+
+The batch's items are made once the batch holds the account's turn (see
+``activities.batch``): an item another enforcement removed after this plan saw it is
+skipped then, naming that batch, so it is neither sent nor later put back by this
+batch's rollback. Every request is counted in the ledger as it happens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities._base import SpotifyActivities, refusal_error, tally_items
-from activities._spotify_calls import RATE_LIMITED
+from activities._base import SpotifyActivities, kept_alive, refusal_error, tally_items
 from enforcer.ledger import ActionItemRecord, LedgerError
 from enforcer.models import (
     TERMINAL_ITEM_STATUSES,
     BatchKind,
     BatchStatus,
-    BatchStatusChange,
     ChunkFailure,
-    ChunkLanes,
-    ChunkLanesRequest,
     ChunkLayout,
     ChunkOutcome,
     ChunkRequest,
@@ -35,7 +33,6 @@ from enforcer.models import (
     FinishBatch,
     ItemStatus,
     StartBatch,
-    WaitPeriod,
 )
 from enforcer.spotify import Generation, Operation, SpotifyClient
 from enforcer.spotify.errors import BadRequest, EndpointGone, Forbidden, NotFound, SpotifyHTTPError
@@ -50,16 +47,6 @@ ERRORS_IN_SUMMARY: Final = 20
 _SKIPPING_REFUSALS = (Forbidden, NotFound, EndpointGone)
 
 
-class _AttemptStats(BaseModel):
-    """What earlier attempts of a chunk cost, carried in heartbeat details."""
-
-    model_config = ConfigDict(frozen=True)
-
-    api_calls: int = 0
-    rate_limit_waits: int = 0
-    rate_limit_periods: tuple[WaitPeriod, ...] = ()
-
-
 class EnforcementActivities(SpotifyActivities):
     """The activities of ``EnforcementWorkflow``, sharing one ledger and the settings."""
 
@@ -67,8 +54,7 @@ class EnforcementActivities(SpotifyActivities):
         """The activities that only touch the ledger: the main task queue."""
         return [
             self.start_batch,
-            self.chunk_lanes,
-            self.record_status,
+            self.prepare_batch,
             self.give_up_chunk,
             self.finish_batch,
         ]
@@ -78,8 +64,8 @@ class EnforcementActivities(SpotifyActivities):
         return [self.apply_chunk]
 
     @activity.defn(name="start_enforcement_batch")
-    async def start_batch(self, start: StartBatch) -> ChunkLayout:
-        """Creates the batch, copies the plan's actions into it and cuts them into chunks."""
+    async def start_batch(self, start: StartBatch) -> None:
+        """Creates the batch's record (refusing a plan that is not the account's)."""
         request = start.request
         try:
             plan = await self._ledger.plan_record(request.plan_id)
@@ -97,12 +83,32 @@ class EnforcementActivities(SpotifyActivities):
             kind=BatchKind.ENFORCE,
             options={"max_in_flight": request.max_in_flight},
         )
+
+    @activity.defn(name="prepare_enforcement_batch")
+    async def prepare_batch(self, start: StartBatch) -> ChunkLayout:
+        """Once the batch holds the account's turn: copies the plan's actions into it,
+        skips what another batch removed meanwhile, and cuts the rest into chunks."""
+        async with kept_alive():
+            return await self._prepare(start)
+
+    async def _prepare(self, start: StartBatch) -> ChunkLayout:
+        request = start.request
         offset = 0
         while actions := await self._ledger.plan_actions(
             request.plan_id, offset=offset, limit=ITEMS_PER_READ
         ):
             await self._ledger.create_action_items(start.batch_id, actions)
             offset += len(actions)
+        removed_elsewhere: dict[str, list[str]] = {}
+        for key, remover in (await self._ledger.removed_by_other_batches(start.batch_id)).items():
+            removed_elsewhere.setdefault(remover, []).append(key)
+        for remover, keys in removed_elsewhere.items():
+            await self._ledger.mark_items(
+                start.batch_id,
+                keys,
+                ItemStatus.SKIPPED,
+                error=f"already removed by batch {remover} after this plan was made",
+            )
         layout = await self._ledger.assign_chunks(
             start.batch_id,
             library_chunk_size=LIBRARY_URIS_PER_CALL,
@@ -111,42 +117,24 @@ class EnforcementActivities(SpotifyActivities):
         await self._ledger.set_batch_status(start.batch_id, BatchStatus.RUNNING)
         return layout
 
-    @activity.defn(name="enforcement_chunk_lanes")
-    async def chunk_lanes(self, request: ChunkLanesRequest) -> ChunkLanes:
-        return await self._ledger.chunk_lanes(request.batch_id, request.first, request.count)
-
-    @activity.defn(name="record_enforcement_status")
-    async def record_status(self, change: BatchStatusChange) -> None:
-        await self._ledger.set_batch_status(change.batch_id, change.status)
-
     @activity.defn(name="apply_enforcement_chunk")
     async def apply_chunk(self, request: ChunkRequest) -> ChunkOutcome:
         """One Spotify call (or none, when a retry finds the chunk done) for one chunk."""
         items = await self._ledger.chunk_items(request.batch_id, request.chunk)
         unfinished = [item for item in items if item.status not in TERMINAL_ITEM_STATUSES]
-        earlier = _previous_attempts()
-        calls = 0
         legacy: tuple[str, ...] = ()
         if unfinished:
             keys = [item.key for item in unfinished]
             await self._ledger.mark_items(request.batch_id, keys, ItemStatus.IN_PROGRESS)
-            async with self._client(request.account_id) as client:
-                try:
-                    refusal = await self._calls(lambda: _remove(client, unfinished))
-                except ApplicationError as error:
-                    _remember_attempt(earlier, client.calls.total, error, self._gate.clock())
-                    raise
-                finally:
-                    calls = client.calls.total
+            async with kept_alive(), self._client(request.account_id, request.batch_id) as client:
+                refusal = await self._calls(lambda: _remove(client, unfinished))
                 legacy = _legacy_operations(client)
             await self._record(request.batch_id, unfinished, refusal)
         finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
         return ChunkOutcome(
             chunk=request.chunk,
             tallies=tally_items(finished),
-            api_calls=earlier.api_calls + calls,
-            rate_limit_waits=earlier.rate_limit_waits,
-            rate_limit_periods=earlier.rate_limit_periods,
+            traffic=await self._ledger.traffic(request.batch_id),
             legacy_operations=legacy,
         )
 
@@ -161,17 +149,26 @@ class EnforcementActivities(SpotifyActivities):
                 request.batch_id, unfinished, ItemStatus.FAILED, error=failure.error
             )
         finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
-        return ChunkOutcome(chunk=request.chunk, tallies=tally_items(finished))
+        return ChunkOutcome(
+            chunk=request.chunk,
+            tallies=tally_items(finished),
+            traffic=await self._ledger.traffic(request.batch_id),
+        )
 
     @activity.defn(name="finish_enforcement_batch")
     async def finish_batch(self, finish: FinishBatch) -> EnforcementSummary:
         """Ends every item in a terminal state, and writes the summary to the ledger."""
+        async with kept_alive():
+            return await self._finish(finish)
+
+    async def _finish(self, finish: FinishBatch) -> EnforcementSummary:
         if finish.status is BatchStatus.CANCELLED:
             await self._ledger.skip_unfinished(finish.batch_id, "the batch was cancelled")
         layout = await self._ledger.chunk_layout(finish.batch_id)
         errors, error_count = await self._ledger.item_errors(
             finish.batch_id, limit=ERRORS_IN_SUMMARY
         )
+        traffic = await self._ledger.traffic(finish.batch_id)
         summary = EnforcementSummary(
             batch_id=finish.batch_id,
             plan_id=finish.plan_id,
@@ -179,10 +176,11 @@ class EnforcementActivities(SpotifyActivities):
             status=finish.status,
             totals=layout.totals if layout is not None else {},
             tallies=await self._ledger.tallies(finish.batch_id),
-            api_calls=finish.api_calls,
-            rate_limit_waits=finish.rate_limit_waits,
-            rate_limit_wait_seconds=finish.rate_limit_wait_seconds,
+            api_calls=traffic.sent,
+            rate_limit_waits=traffic.rate_limited,
+            rate_limit_wait_seconds=traffic.waited_seconds,
             duration_seconds=max((self._gate.clock() - finish.started_at).total_seconds(), 0.0),
+            traffic=traffic,
             legacy_operations=finish.legacy_operations,
             errors=tuple(errors),
             errors_omitted=error_count - len(errors),
@@ -224,28 +222,6 @@ async def _remove(
     except (BadRequest, *_SKIPPING_REFUSALS) as refusal:
         return refusal
     return None
-
-
-def _previous_attempts() -> _AttemptStats:
-    details = activity.info().heartbeat_details
-    return _AttemptStats.model_validate(details[0]) if details else _AttemptStats()
-
-
-def _remember_attempt(
-    earlier: _AttemptStats, calls: int, error: ApplicationError, now: datetime
-) -> None:
-    """Heartbeats what this failed attempt cost, for the next attempt's outcome."""
-    periods = earlier.rate_limit_periods
-    held_back = error.type == RATE_LIMITED and error.next_retry_delay is not None
-    if held_back and error.next_retry_delay is not None:
-        periods = (*periods, WaitPeriod(start=now, end=now + error.next_retry_delay))
-    activity.heartbeat(
-        _AttemptStats(
-            api_calls=earlier.api_calls + calls,
-            rate_limit_waits=earlier.rate_limit_waits + int(held_back),
-            rate_limit_periods=periods,
-        )
-    )
 
 
 def _legacy_operations(client: SpotifyClient) -> tuple[str, ...]:

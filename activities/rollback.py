@@ -11,17 +11,14 @@ playlist someone else changed meanwhile is planned again from what it has become
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities._base import SpotifyActivities, refusal_error, tally_items
-from activities._spotify_calls import RATE_LIMITED
+from activities._base import KeepAlive, SpotifyActivities, kept_alive, refusal_error, tally_items
 from enforcer.ledger import ActionItemRecord, BatchRecord, Ledger, LedgerError
 from enforcer.models import (
     TERMINAL_BATCH_STATUSES,
@@ -29,14 +26,12 @@ from enforcer.models import (
     Action,
     BatchKind,
     BatchStatus,
-    BatchStatusChange,
     EntityType,
     FinishRollback,
     ItemStatus,
     LikedSongBefore,
     NotRestoredExactly,
     PlannedAction,
-    PlaylistRestoreChunk,
     RestoreChunkFailure,
     RestoreChunkRequest,
     RestoreOutcome,
@@ -74,18 +69,6 @@ _REFUSALS = (BadRequest, Forbidden, NotFound, EndpointGone)
 Uris = tuple[str | None, ...]
 
 
-class _Attempts(BaseModel):
-    """What earlier attempts cost, and the call a playlist's restoration reached, in
-    heartbeat details (the ledger, not this, decides what is sent again)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    api_calls: int = 0
-    rate_limit_waits: int = 0
-    rate_limit_wait_seconds: float = 0.0
-    call: int = 0
-
-
 class _PlaylistProgress(BaseModel):
     """Stored in the ledger before a playlist's first insert call (and again after a
     re-plan): the playlist the plan starts from, and the original positions restored
@@ -102,7 +85,7 @@ class RollbackActivities(SpotifyActivities):
 
     def ledger_activities(self) -> Sequence[Callable[..., Any]]:
         """The activities that only touch the ledger: the main task queue."""
-        return [self.start_rollback, self.record_status, self.give_up_chunk, self.finish_rollback]
+        return [self.start_rollback, self.give_up_chunk, self.finish_rollback]
 
     def spotify_activities(self) -> Sequence[Callable[..., Any]]:
         """The activities that write to Spotify: the rate-capped Spotify task queue."""
@@ -116,11 +99,13 @@ class RollbackActivities(SpotifyActivities):
         completed item chosen, and cuts it: a chunk per playlist, 40 library items a chunk.
         Refuses (changing nothing) an unknown batch, another account's, a rollback, a
         batch still running, and chosen keys the batch does not have."""
+        async with kept_alive():
+            return await self._start_rollback(start)
+
+    async def _start_rollback(self, start: StartRollback) -> RollbackLayout:
         request = start.request
         original = await self._batch_to_undo(request.account_id, request.batch_id)
-        completed, chosen, nothing_to_undo = await self._completed_chosen(
-            request.batch_id, request.item_keys
-        )
+        chosen, nothing_to_undo = await self._completed_chosen(request.batch_id, request.item_keys)
         batch_id = await self._rollback_batch(start, original.plan_id)
         cut_before = await self._ledger.chunk_layout(batch_id)
         if cut_before is None or not cut_before.chunks:
@@ -131,23 +116,7 @@ class RollbackActivities(SpotifyActivities):
         layout = await self._ledger.assign_chunks(
             batch_id, library_chunk_size=LIBRARY_URIS_PER_CALL, playlist_chunk_size=WHOLE_PLAYLIST
         )
-        original_chunks: defaultdict[str | None, set[int]] = defaultdict(set)
-        for item in completed:
-            if item.entity_type is EntityType.PLAYLIST_ITEM and item.chunk is not None:
-                original_chunks[item.container_id].add(item.chunk)
-        playlists = []
-        for chunk in range(layout.library_chunks, layout.chunks):
-            items = await self._ledger.chunk_items(batch_id, chunk)
-            chunks = tuple(sorted(original_chunks[items[0].container_id]))
-            playlists.append(PlaylistRestoreChunk(chunk=chunk, original_chunks=chunks))
-        await self._ledger.set_batch_status(batch_id, BatchStatus.RUNNING)
-        return RollbackLayout(
-            batch_id=batch_id,
-            playlists=tuple(playlists),
-            library_chunks=tuple(range(layout.library_chunks)),
-            totals=layout.totals,
-            nothing_to_undo=nothing_to_undo,
-        )
+        return RollbackLayout(batch_id=batch_id, layout=layout, nothing_to_undo=nothing_to_undo)
 
     async def _batch_to_undo(self, account_id: str, batch_id: str) -> BatchRecord:
         try:
@@ -172,9 +141,9 @@ class RollbackActivities(SpotifyActivities):
 
     async def _completed_chosen(
         self, batch_id: str, item_keys: tuple[str, ...] | None
-    ) -> tuple[list[ActionItemRecord], list[ActionItemRecord], int]:
-        """Every completed item of the batch, the chosen ones among them in the order to
-        restore them, and how many chosen items have nothing to undo."""
+    ) -> tuple[list[ActionItemRecord], int]:
+        """The batch's completed items chosen, in the order to restore them, and how
+        many chosen items have nothing to undo."""
         if item_keys is not None and not item_keys:
             raise refusal_error(f"no items of batch {batch_id!r} chosen to roll back")
         items: list[ActionItemRecord] = []
@@ -192,7 +161,7 @@ class RollbackActivities(SpotifyActivities):
         completed = [item for item in items if item.status is ItemStatus.COMPLETED]
         chosen = [item for item in completed if wanted is None or item.key in wanted]
         selected = len(wanted) if wanted is not None else len(items)
-        return completed, _restoring_order(chosen), selected - len(chosen)
+        return _restoring_order(chosen), selected - len(chosen)
 
     async def _rollback_batch(self, start: StartRollback, plan_id: str) -> str:
         """The rollback batch of this run: the workflow ID, then ``#2``, ``#3``... for
@@ -220,10 +189,6 @@ class RollbackActivities(SpotifyActivities):
                 return batch_id
             attempt += 1
 
-    @activity.defn(name="record_rollback_status")
-    async def record_status(self, change: BatchStatusChange) -> None:
-        await self._ledger.set_batch_status(change.batch_id, change.status)
-
     @activity.defn(name="give_up_restore_chunk")
     async def give_up_chunk(self, failure: RestoreChunkFailure) -> RestoreOutcome:
         """A compensation that failed for good: its unfinished items end failed, with why;
@@ -235,12 +200,21 @@ class RollbackActivities(SpotifyActivities):
             request.batch_id, unfinished, ItemStatus.FAILED, error=failure.error
         )
         finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
-        return RestoreOutcome(chunk=request.chunk, tallies=tally_items(finished))
+        return RestoreOutcome(
+            chunk=request.chunk,
+            tallies=tally_items(finished),
+            traffic=await self._ledger.traffic(request.batch_id),
+        )
 
     @activity.defn(name="finish_rollback")
     async def finish_rollback(self, finish: FinishRollback) -> RollbackSummary:
         """Ends every item in a terminal state, writes the summary; the batch undone
-        becomes rolled back once none of its items is left completed."""
+        becomes rolled back once none of its items is left completed, partly rolled
+        back while some are."""
+        async with kept_alive():
+            return await self._finish_rollback(finish)
+
+    async def _finish_rollback(self, finish: FinishRollback) -> RollbackSummary:
         if finish.status is BatchStatus.CANCELLED:
             await self._ledger.skip_unfinished(finish.batch_id, "the rollback was cancelled")
         layout = await self._ledger.chunk_layout(finish.batch_id)
@@ -249,6 +223,15 @@ class RollbackActivities(SpotifyActivities):
         )
         inexact = await self._not_restored_exactly(finish.batch_id)
         tallies = await self._ledger.tallies(finish.batch_id)
+        traffic = await self._ledger.traffic(finish.batch_id)
+        counts = await self._ledger.item_counts(finish.rollback_of)
+        original_status = None
+        if counts[ItemStatus.ROLLED_BACK]:
+            original_status = (
+                BatchStatus.PARTLY_ROLLED_BACK
+                if counts[ItemStatus.COMPLETED]
+                else BatchStatus.ROLLED_BACK
+            )
         summary = RollbackSummary(
             batch_id=finish.batch_id,
             rollback_of=finish.rollback_of,
@@ -261,19 +244,20 @@ class RollbackActivities(SpotifyActivities):
             not_restored_exactly=tuple(inexact[:INEXACT_IN_SUMMARY]),
             not_restored_exactly_omitted=max(len(inexact) - INEXACT_IN_SUMMARY, 0),
             nothing_to_undo=finish.nothing_to_undo,
-            api_calls=finish.api_calls,
-            rate_limit_waits=finish.rate_limit_waits,
-            rate_limit_wait_seconds=finish.rate_limit_wait_seconds,
+            api_calls=traffic.sent,
+            rate_limit_waits=traffic.rate_limited,
+            rate_limit_wait_seconds=traffic.waited_seconds,
             calls_found_applied=finish.calls_found_applied,
             replans=finish.replans,
             duration_seconds=max((self._gate.clock() - finish.started_at).total_seconds(), 0.0),
+            traffic=traffic,
+            original_status=original_status,
         )
         await self._ledger.set_batch_status(
             finish.batch_id, finish.status, summary=summary.model_dump(mode="json")
         )
-        counts = await self._ledger.item_counts(finish.rollback_of)
-        if counts[ItemStatus.ROLLED_BACK] and not counts[ItemStatus.COMPLETED]:
-            await self._ledger.set_batch_status(finish.rollback_of, BatchStatus.ROLLED_BACK)
+        if original_status is not None:
+            await self._ledger.set_batch_status(finish.rollback_of, original_status)
         return summary
 
     async def _not_restored_exactly(self, batch_id: str) -> list[NotRestoredExactly]:
@@ -308,51 +292,42 @@ class RollbackActivities(SpotifyActivities):
         checked against the playlist first (see the module's docstring)."""
         items = await self._ledger.chunk_items(request.batch_id, request.chunk)
         unfinished = [item for item in items if item.status not in TERMINAL_ITEM_STATUSES]
-        earlier = _previous_attempts()
-        if not unfinished:
-            return RestoreOutcome(
-                chunk=request.chunk, tallies=tally_items(items), api_calls=earlier.api_calls
-            )
-        playlist_id = unfinished[0].container_id
-        assert playlist_id is not None, unfinished[0].key
-        removed = await self._still_removed(request, playlist_id)
-        restore = {_original_key(item) for item in unfinished}
-        await self._ledger.mark_items(
-            request.batch_id, [item.key for item in unfinished], ItemStatus.IN_PROGRESS
-        )
-        restoring = _PlaylistRestoring(
-            self._ledger, request.batch_id, unfinished[0], playlist_id, removed, restore, earlier
-        )
-        async with self._client(request.account_id) as client:
-            try:
-                refusal = await self._calls(lambda: restoring.run(client))
-            except ApplicationError as error:
-                _remember_attempt(earlier, client.calls.total, error, restoring.call)
-                raise
-            calls = client.calls.total
-        keys = [item.key for item in unfinished]
-        if refusal is None:
-            # The originals first: a retry after a crash between the two writes finds
-            # them back in the playlist, and nothing left to insert.
-            await self._ledger.mark_items(
-                request.rollback_of, sorted(restore), ItemStatus.ROLLED_BACK
-            )
-            await self._ledger.mark_items(
-                request.batch_id, keys, ItemStatus.COMPLETED, after_state={"present": True}
-            )
-        else:
-            await self._ledger.mark_items(
-                request.batch_id, keys, ItemStatus.FAILED, error=str(refusal)
-            )
+        restoring: _PlaylistRestoring | None = None
+        if unfinished:
+            playlist_id = unfinished[0].container_id
+            assert playlist_id is not None, unfinished[0].key
+            removed = await self._still_removed(request, playlist_id)
+            restore = {_original_key(item) for item in unfinished}
+            keys = [item.key for item in unfinished]
+            await self._ledger.mark_items(request.batch_id, keys, ItemStatus.IN_PROGRESS)
+            async with (
+                kept_alive() as keep_alive,
+                self._client(request.account_id, request.batch_id) as client,
+            ):
+                restoring = _PlaylistRestoring(
+                    self._ledger, request.batch_id, unfinished[0], playlist_id, removed, restore
+                )
+                refusal = await self._calls(lambda: restoring.run(client, keep_alive))
+            if refusal is None:
+                # The originals first: a retry after a crash between the two writes finds
+                # them back in the playlist, and nothing left to insert.
+                await self._ledger.mark_items(
+                    request.rollback_of, sorted(restore), ItemStatus.ROLLED_BACK
+                )
+                await self._ledger.mark_items(
+                    request.batch_id, keys, ItemStatus.COMPLETED, after_state={"present": True}
+                )
+            else:
+                await self._ledger.mark_items(
+                    request.batch_id, keys, ItemStatus.FAILED, error=str(refusal)
+                )
         finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
         return RestoreOutcome(
             chunk=request.chunk,
             tallies=tally_items(finished),
-            api_calls=earlier.api_calls + calls,
-            rate_limit_waits=earlier.rate_limit_waits,
-            rate_limit_wait_seconds=earlier.rate_limit_wait_seconds,
-            calls_found_applied=restoring.found_applied,
-            replans=restoring.replans,
+            traffic=await self._ledger.traffic(request.batch_id),
+            calls_found_applied=restoring.found_applied if restoring else 0,
+            replans=restoring.replans if restoring else 0,
         )
 
     async def _still_removed(
@@ -362,10 +337,9 @@ class RollbackActivities(SpotifyActivities):
         back: those of its items still completed (rolled-back ones are in the playlist
         again, and count as kept, like those enforcement failed to remove)."""
         removed: list[RemovedOccurrence] = []
-        for chunk in request.original_chunks:
-            for item in await self._ledger.chunk_items(request.rollback_of, chunk):
-                if item.container_id == playlist_id and item.status is ItemStatus.COMPLETED:
-                    removed.extend(removed_occurrences(item.planned))
+        for item in await self._ledger.container_items(request.rollback_of, playlist_id):
+            if item.status is ItemStatus.COMPLETED:
+                removed.extend(removed_occurrences(item.planned))
         return removed
 
     @activity.defn(name="restore_library_chunk")
@@ -374,27 +348,18 @@ class RollbackActivities(SpotifyActivities):
         follows artists again: idempotent calls, so a retry simply sends them again."""
         items = await self._ledger.chunk_items(request.batch_id, request.chunk)
         unfinished = [item for item in items if item.status not in TERMINAL_ITEM_STATUSES]
-        earlier = _previous_attempts()
-        calls = 0
         if unfinished:
             await self._ledger.mark_items(
                 request.batch_id, [item.key for item in unfinished], ItemStatus.IN_PROGRESS
             )
-            async with self._client(request.account_id) as client:
-                try:
-                    fates = await self._calls(lambda: _save_library(client, unfinished))
-                except ApplicationError as error:
-                    _remember_attempt(earlier, client.calls.total, error, 0)
-                    raise
-                calls = client.calls.total
+            async with kept_alive(), self._client(request.account_id, request.batch_id) as client:
+                fates = await self._calls(lambda: _save_library(client, unfinished))
             await self._record_library(request, unfinished, fates)
         finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
         return RestoreOutcome(
             chunk=request.chunk,
             tallies=tally_items(finished),
-            api_calls=earlier.api_calls + calls,
-            rate_limit_waits=earlier.rate_limit_waits,
-            rate_limit_wait_seconds=earlier.rate_limit_wait_seconds,
+            traffic=await self._ledger.traffic(request.batch_id),
         )
 
     async def _record_library(
@@ -437,7 +402,6 @@ class _PlaylistRestoring:
         playlist_id: str,
         removed: list[RemovedOccurrence],
         restore: set[str],
-        earlier: _Attempts,
     ) -> None:
         self._ledger = ledger
         self._batch_id = batch_id
@@ -446,21 +410,20 @@ class _PlaylistRestoring:
         self._playlist_id = playlist_id
         self._removed = removed
         self._restore = restore
-        self._earlier = earlier
         self.call = 0
         self.found_applied = 0
         self.replans = 0
 
-    async def run(self, client: SpotifyClient) -> SpotifyHTTPError | None:
+    async def run(self, client: SpotifyClient, keep_alive: KeepAlive) -> SpotifyHTTPError | None:
         """Restores the playlist; a refusal (the playlist is gone, or no longer the
         person's to change) is returned, not raised: the saga goes on without it."""
         try:
-            await self._restore_all(client)
+            await self._restore_all(client, keep_alive)
         except _REFUSALS as refusal:
             return refusal
         return None
 
-    async def _restore_all(self, client: SpotifyClient) -> None:
+    async def _restore_all(self, client: SpotifyClient, keep_alive: KeepAlive) -> None:
         stored = (self._keeper.after_state or {}).get(_RESTORE_PROGRESS)
         now = await self._read(client)
         if stored is None:
@@ -489,7 +452,7 @@ class _PlaylistRestoring:
             self.call = reached
             if self.call == len(plan.calls):
                 return
-            activity.heartbeat(self._earlier.model_copy(update={"call": self.call}))
+            keep_alive.beat(self.call)
             insert = plan.calls[self.call]
             await client.add_playlist_items(
                 self._playlist_id, insert.uris, position=insert.position
@@ -603,22 +566,3 @@ def _library_order(item: ActionItemRecord) -> tuple[int, str]:
     if isinstance(before, LikedSongBefore | SavedAlbumBefore):
         return (0, before.added_at.isoformat())
     return (1, "")
-
-
-def _previous_attempts() -> _Attempts:
-    details = activity.info().heartbeat_details
-    return _Attempts.model_validate(details[0]) if details else _Attempts()
-
-
-def _remember_attempt(earlier: _Attempts, calls: int, error: ApplicationError, call: int) -> None:
-    waited = error.next_retry_delay.total_seconds() if error.next_retry_delay else 0.0
-    rate_limited = error.type == RATE_LIMITED
-    activity.heartbeat(
-        _Attempts(
-            api_calls=earlier.api_calls + calls,
-            rate_limit_waits=earlier.rate_limit_waits + int(rate_limited),
-            rate_limit_wait_seconds=earlier.rate_limit_wait_seconds
-            + (waited if rate_limited else 0.0),
-            call=call,
-        )
-    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -236,14 +236,24 @@ class BatchStatus(StrEnum):
     RUNNING = "running"
     PAUSED = "paused"
     WAITING_FOR_LOGIN = "waiting_for_login"
+    WAITING_FOR_TURN = "waiting_for_turn"
+    """Another batch of the account is writing to its library: this one waits."""
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
     ROLLED_BACK = "rolled_back"
+    PARTLY_ROLLED_BACK = "partly_rolled_back"
+    """Some of what the batch removed is back (a rollback of chosen items), not all."""
 
 
 TERMINAL_BATCH_STATUSES = frozenset(
-    {BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED, BatchStatus.ROLLED_BACK}
+    {
+        BatchStatus.COMPLETED,
+        BatchStatus.FAILED,
+        BatchStatus.CANCELLED,
+        BatchStatus.ROLLED_BACK,
+        BatchStatus.PARTLY_ROLLED_BACK,
+    }
 )
 
 
@@ -325,8 +335,12 @@ class EnforcementRequest(DomainModel):
     """Chunk activities running at once; the chunks of one playlist always run in order."""
     atomic: bool = False
     """All or nothing: a batch that ends with a failed item, or cancelled, is rolled back."""
-    checkpoint: EnforcementCheckpoint | None = None
+    state: BatchState | None = None
     """Set only by the workflow itself when it continues as new."""
+
+
+LIBRARY_LANE: Final = -1
+"""The lane of library chunks (no order between them); playlists' lanes are 0, 1..."""
 
 
 class ChunkLayout(DomainModel):
@@ -410,35 +424,109 @@ def waited_seconds(periods: Iterable[WaitPeriod]) -> float:
     return sum((p.end - p.start).total_seconds() for p in merge_waits(periods))
 
 
+SENT: Final = "sent"
+"""``ApiTraffic`` outcome counted before a request leaves for Spotify."""
+HELD_BACK: Final = "held_back"
+"""``ApiTraffic`` outcome of an attempt the rate gate kept in: nothing was sent."""
+WITHDRAWN: Final = "withdrawn"
+"""``ApiTraffic`` outcome of a request counted ``sent`` that the gate then kept in (a
+429 closed it while the count was being written): it never left."""
+
+
+class ApiTraffic(DomainModel):
+    """What an owner's (a batch's, a scan's) requests to Spotify did, as the ledger
+    counted them while they happened: ``calls[endpoint][outcome]``, where the outcome
+    is ``sent``, ``withdrawn``, ``held_back`` or the HTTP status of the answer. A
+    request sent but never answered (its worker died, or it timed out) is in ``sent``
+    alone."""
+
+    calls: dict[str, dict[str, int]] = Field(default_factory=dict)
+    waited_seconds: float = 0.0
+    """The time requests were kept waiting by 429s, overlapping waits counted once."""
+
+    def _total(self, outcome: str) -> int:
+        return sum(outcomes.get(outcome, 0) for outcomes in self.calls.values())
+
+    @property
+    def sent(self) -> int:
+        """Requests that left for Spotify: what Spotify's own counters see."""
+        return self._total(SENT) - self._total(WITHDRAWN)
+
+    @property
+    def held_back(self) -> int:
+        return self._total(HELD_BACK)
+
+    @property
+    def rate_limited(self) -> int:
+        """429 answers received."""
+        return self._total("429")
+
+    def by_status(self) -> dict[str, int]:
+        """Answers by HTTP status, and ``unanswered`` requests (sent, no answer seen)."""
+        statuses: dict[str, int] = {}
+        for outcomes in self.calls.values():
+            for outcome, count in outcomes.items():
+                if outcome not in (SENT, WITHDRAWN, HELD_BACK):
+                    statuses[outcome] = statuses.get(outcome, 0) + count
+        unanswered = self.sent - sum(statuses.values())
+        if unanswered:
+            statuses["unanswered"] = unanswered
+        return dict(sorted(statuses.items()))
+
+
 class ChunkOutcome(DomainModel):
-    """What one chunk did: its items' fates, the calls it took, the waits it met."""
+    """What one chunk did: its items' fates, and the batch's traffic when it ended."""
 
     chunk: int
     tallies: dict[EntityType, ItemTally] = Field(default_factory=dict)
-    api_calls: int = 0
-    rate_limit_waits: int = 0
-    """Attempts the gate held back (a 429, or a penalty another chunk met)."""
-    rate_limit_periods: tuple[WaitPeriod, ...] = ()
+    traffic: ApiTraffic = Field(default_factory=ApiTraffic)
+    """The whole batch's requests so far, as the ledger counted them."""
     legacy_operations: tuple[str, ...] = ()
     """Operations Spotify made us run on the legacy endpoints (a forced fallback)."""
 
 
-class EnforcementCheckpoint(DomainModel):
-    """What a run of the enforcement workflow hands to the next (continue-as-new)."""
+def _no_chunks() -> ChunkLayout:
+    return ChunkLayout(chunks=0, library_chunks=0, playlist_chunks=0, totals={})
 
-    layout: ChunkLayout
-    next_chunk: int
-    started_at: datetime
-    tallies: dict[EntityType, ItemTally]
-    chunks_done: int
-    api_calls: int
-    rate_limit_waits: int
-    rate_limit_periods: tuple[WaitPeriod, ...]
-    """Merged: the time the batch spent held back, however many chunks were."""
-    legacy_operations: tuple[str, ...]
-    paused: bool
-    cancelled: bool
+
+class BatchState(DomainModel):
+    """A batch workflow's state, in one structure: what its ``progress`` query and the
+    Web UI show, and all that a run hands to the next when it continues as new."""
+
+    model_config = ConfigDict(frozen=False, extra="forbid")
+
+    batch_id: str = ""
+    status: BatchStatus = BatchStatus.PENDING
+    started_at: datetime | None = None
+    layout: ChunkLayout = Field(default_factory=_no_chunks)
+    tallies: dict[EntityType, ItemTally] = Field(default_factory=dict)
+    chunks_done: int = 0
+    next_position: int = 0
+    """Where in the batch's order of chunks the next run starts."""
+    traffic: ApiTraffic = Field(default_factory=ApiTraffic)
+    """The newest count of the batch's requests (outcomes may arrive out of order)."""
+    legacy_operations: tuple[str, ...] = ()
+    paused: bool = False
+    cancelled: bool = False
     roll_back: bool = False
+    """Enforcement only: undo the batch once it has stopped."""
+    waiting_for: str | None = None
+    """What the batch is waiting for, in words (another batch's turn, a login)."""
+    rollback_id: str | None = None
+    """Enforcement only: the rollback that undid the batch, once one has run."""
+
+    def count(self, outcome: ChunkOutcome) -> None:
+        """Adds a finished chunk's outcome (outcomes may come in any order)."""
+        self.chunks_done += 1
+        for entity_type, tally in outcome.tallies.items():
+            self.tallies[entity_type] = self.tallies.get(entity_type, ItemTally()) + tally
+        if outcome.traffic.sent + outcome.traffic.held_back >= (
+            self.traffic.sent + self.traffic.held_back
+        ):
+            self.traffic = outcome.traffic
+        self.legacy_operations = tuple(
+            sorted({*self.legacy_operations, *outcome.legacy_operations})
+        )
 
 
 class StartBatch(DomainModel):
@@ -452,22 +540,26 @@ class ChunkLanesRequest(DomainModel):
     count: int
 
 
+class AccountTurn(DomainModel):
+    """A batch asking for (or giving up) the turn to write to an account's library."""
+
+    account_id: str
+    batch_id: str
+
+
 class BatchStatusChange(DomainModel):
     batch_id: str
     status: BatchStatus
 
 
 class FinishBatch(DomainModel):
-    """The workflow's own counters, which the ledger's item statuses complete."""
+    """What only the workflow knows; the ledger has the items' ends and the traffic."""
 
     batch_id: str
     plan_id: str
     account_id: str
     status: BatchStatus
     started_at: datetime
-    api_calls: int
-    rate_limit_waits: int
-    rate_limit_wait_seconds: float
     legacy_operations: tuple[str, ...]
 
 
@@ -486,6 +578,7 @@ class EnforcementProgress(DomainModel):
     rate_limit_wait_seconds: float
     started_at: datetime | None = None
     eta_seconds: float | None = None
+    waiting_for: str | None = None
 
 
 class EnforcementSummary(DomainModel):
@@ -498,9 +591,15 @@ class EnforcementSummary(DomainModel):
     totals: dict[EntityType, int]
     tallies: dict[EntityType, ItemTally]
     api_calls: int
+    """Requests that left for Spotify (``traffic.sent``)."""
     rate_limit_waits: int
+    """429 answers received."""
     rate_limit_wait_seconds: float
     duration_seconds: float
+    traffic: ApiTraffic = Field(default_factory=ApiTraffic)
+    """Requests by endpoint and outcome, and those the rate gate held back."""
+    rolled_back_by: str | None = None
+    """The rollback workflow that undid the batch (by signal, or an atomic batch's)."""
     legacy_operations: tuple[str, ...] = ()
     errors: tuple[ItemError, ...] = ()
     errors_omitted: int = 0
@@ -519,7 +618,9 @@ class RollbackRequest(DomainModel):
     batch_id: str
     item_keys: tuple[str, ...] | None = None
     max_in_flight: int = Field(default=4, ge=1, le=32)
-    """Playlists restored at once; the library's chunks then go one after another."""
+    """Chunks restored at once; the chunks of one playlist go one after another."""
+    state: RollbackState | None = None
+    """Set only by the workflow itself when it continues as new."""
 
 
 class StartRollback(DomainModel):
@@ -531,25 +632,13 @@ class StartRollback(DomainModel):
     request: RollbackRequest
 
 
-class PlaylistRestoreChunk(DomainModel):
-    """One playlist's restoration: a chunk of the rollback batch, and the chunks of
-    the batch undone that hold the playlist's removed items (restored or not, each
-    decides where the others go back)."""
-
-    chunk: int
-    original_chunks: tuple[int, ...]
-
-
 class RollbackLayout(DomainModel):
+    """The rollback batch the workflow runs: its ledger ID and how it was cut."""
+
     batch_id: str
-    """The rollback batch in the ledger."""
-    playlists: tuple[PlaylistRestoreChunk, ...]
-    """In the order to restore them: the reverse of the enforcement's."""
-    library_chunks: tuple[int, ...]
-    """Liked songs and albums oldest first, then artists: restored after the playlists."""
-    totals: dict[EntityType, int]
+    layout: ChunkLayout
     nothing_to_undo: int
-    """Chosen items that were not completed (failed, skipped, or rolled back already)."""
+    """Chosen items with nothing to undo (not completed by the batch undone)."""
 
 
 class RestoreChunkRequest(DomainModel):
@@ -558,8 +647,6 @@ class RestoreChunkRequest(DomainModel):
     rollback_of: str
     account_id: str
     chunk: int
-    original_chunks: tuple[int, ...] = ()
-    """For a playlist: see ``PlaylistRestoreChunk``."""
 
 
 class RestoreChunkFailure(DomainModel):
@@ -567,14 +654,9 @@ class RestoreChunkFailure(DomainModel):
     error: str
 
 
-class RestoreOutcome(DomainModel):
+class RestoreOutcome(ChunkOutcome):
     """What one restoring activity did."""
 
-    chunk: int
-    tallies: dict[EntityType, ItemTally] = Field(default_factory=dict)
-    api_calls: int = 0
-    rate_limit_waits: int = 0
-    rate_limit_wait_seconds: float = 0.0
     calls_found_applied: int = 0
     """Insert calls a retry found already applied on Spotify, and did not send again."""
     replans: int = 0
@@ -597,11 +679,23 @@ class FinishRollback(DomainModel):
     status: BatchStatus
     started_at: datetime
     nothing_to_undo: int
-    api_calls: int
-    rate_limit_waits: int
-    rate_limit_wait_seconds: float
     calls_found_applied: int
     replans: int
+
+
+class RollbackState(BatchState):
+    """The rollback workflow's state: a batch's, and what only a rollback counts."""
+
+    rollback_of: str = ""
+    nothing_to_undo: int = 0
+    calls_found_applied: int = 0
+    replans: int = 0
+
+    def count(self, outcome: ChunkOutcome) -> None:
+        super().count(outcome)
+        if isinstance(outcome, RestoreOutcome):
+            self.calls_found_applied += outcome.calls_found_applied
+            self.replans += outcome.replans
 
 
 class RollbackProgress(DomainModel):
@@ -616,6 +710,9 @@ class RollbackProgress(DomainModel):
     chunks_done: int
     api_calls: int
     started_at: datetime | None = None
+    rate_limit_waits: int = 0
+    rate_limit_wait_seconds: float = 0.0
+    waiting_for: str | None = None
 
 
 class RollbackSummary(DomainModel):
@@ -636,8 +733,13 @@ class RollbackSummary(DomainModel):
     not_restored_exactly_omitted: int = 0
     nothing_to_undo: int = 0
     api_calls: int = 0
+    """Requests that left for Spotify (``traffic.sent``)."""
     rate_limit_waits: int = 0
+    """429 answers received."""
     rate_limit_wait_seconds: float = 0.0
     calls_found_applied: int = 0
     replans: int = 0
     duration_seconds: float = 0.0
+    traffic: ApiTraffic = Field(default_factory=ApiTraffic)
+    original_status: BatchStatus | None = None
+    """The batch undone, after this rollback: rolled back, or partly rolled back."""

@@ -297,6 +297,56 @@ class BatchStore(StoreBase):
             )
             return [ActionItemRecord.model_validate(row._asdict()) for row in rows]
 
+    async def container_items(self, batch_id: str, container_id: str) -> list[ActionItemRecord]:
+        """The batch's items in one playlist (``container_id``), in plan order."""
+        async with reading(self._engine) as connection:
+            await self._check_batch(connection, batch_id)
+            rows = await connection.execute(
+                select(*ITEM_COLUMNS)
+                .where(
+                    ACTION_ITEMS.c.batch_id == batch_id,
+                    ACTION_ITEMS.c.container_id == container_id,
+                )
+                .order_by(ACTION_ITEMS.c.id)
+            )
+            return [ActionItemRecord.model_validate(row._asdict()) for row in rows]
+
+    async def removed_by_other_batches(self, batch_id: str) -> dict[str, str]:
+        """Items of an enforcement batch that another enforcement of the same account
+        removed after this batch's plan saw them: item key -> the batch that removed it.
+
+        Such an item is not this batch's to remove (it is gone already), nor to put back
+        (a rollback of the other batch does). One removed before the plan was made was
+        seen in the library again by the plan: it is this batch's."""
+        other = ACTION_ITEMS.alias("other")
+        other_batch = BATCHES.alias("other_batch")
+        mine = BATCHES.alias("mine")
+        query = (
+            select(ACTION_ITEMS.c.idempotency_key, other.c.batch_id)
+            .select_from(
+                ACTION_ITEMS.join(mine, mine.c.id == ACTION_ITEMS.c.batch_id)
+                .join(PLANS, PLANS.c.id == mine.c.plan_id)
+                .join(
+                    other,
+                    (other.c.idempotency_key == ACTION_ITEMS.c.idempotency_key)
+                    & (other.c.batch_id != ACTION_ITEMS.c.batch_id),
+                )
+                .join(other_batch, other_batch.c.id == other.c.batch_id)
+            )
+            .where(
+                ACTION_ITEMS.c.batch_id == batch_id,
+                other_batch.c.account_id == mine.c.account_id,
+                other_batch.c.kind == BatchKind.ENFORCE.value,
+                other.c.status == ItemStatus.COMPLETED.value,
+                other.c.finished_at >= PLANS.c.created_at,
+            )
+            .order_by(other.c.finished_at)
+        )
+        async with reading(self._engine) as connection:
+            await self._check_batch(connection, batch_id)
+            rows = await connection.execute(query)
+            return {str(key): str(remover) for key, remover in rows}
+
     async def mark_items(
         self,
         batch_id: str,

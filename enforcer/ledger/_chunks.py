@@ -25,6 +25,7 @@ from enforcer.ledger._errors import ChunksNotAssigned, InvalidLedgerValue, Ledge
 from enforcer.ledger._records import ActionItemRecord
 from enforcer.ledger._tables import ACTION_ITEMS
 from enforcer.models import (
+    LIBRARY_LANE,
     TERMINAL_ITEM_STATUSES,
     ChunkLanes,
     ChunkLayout,
@@ -34,7 +35,6 @@ from enforcer.models import (
     ItemTally,
 )
 
-LIBRARY_LANE: Final = -1
 _UPDATE_ROWS: Final = 10_000
 """Items per executemany: bounds the memory of one round of a 100,000-item batch."""
 _NO_REASON: Final = "no reason recorded"
@@ -62,37 +62,46 @@ def _in_type_order(counts: Mapping[EntityType, int]) -> dict[EntityType, int]:
 
 
 def cut(
-    items: Iterable[tuple[int, str, str | None]],
+    items: Iterable[tuple[int, str, str | None, str]],
     *,
     library_chunk_size: int,
     playlist_chunk_size: int,
 ) -> tuple[list[dict[str, int]], ChunkLayout]:
-    """Each item's chunk and lane, from ``(id, entity type, playlist)`` in plan order."""
+    """Each item's chunk and lane, from ``(id, entity type, playlist, status)`` in plan
+    order. Items already ended (skipped before any call) ride along in a chunk without
+    counting against its size: they are never sent."""
     totals: Counter[EntityType] = Counter()
-    library: list[int] = []
-    playlists: dict[str | None, list[int]] = {}
-    for item_id, entity_type, playlist_id in items:
+    library: list[tuple[int, bool]] = []
+    playlists: dict[str | None, list[tuple[int, bool]]] = {}
+    for item_id, entity_type, playlist_id, status in items:
         kind = EntityType(entity_type)
         totals[kind] += 1
+        to_send = ItemStatus(status) not in TERMINAL_ITEM_STATUSES
         if kind is EntityType.PLAYLIST_ITEM:
-            playlists.setdefault(playlist_id, []).append(item_id)
+            playlists.setdefault(playlist_id, []).append((item_id, to_send))
         else:
-            library.append(item_id)
+            library.append((item_id, to_send))
 
     assignments: list[dict[str, int]] = []
     chunk = 0
-    for part in chunks(library, library_chunk_size):
-        assignments.extend(
-            {"item_id": item_id, "item_chunk": chunk, "item_lane": LIBRARY_LANE} for item_id in part
-        )
+
+    def add(lane_items: list[tuple[int, bool]], size: int, lane: int) -> None:
+        nonlocal chunk
+        if not lane_items:
+            return
+        in_chunk = 0
+        for item_id, to_send in lane_items:
+            if to_send and in_chunk == size:
+                chunk += 1
+                in_chunk = 0
+            in_chunk += int(to_send)
+            assignments.append({"item_id": item_id, "item_chunk": chunk, "item_lane": lane})
         chunk += 1
+
+    add(library, library_chunk_size, LIBRARY_LANE)
     library_chunks = chunk
-    for lane, ids in enumerate(playlists.values()):
-        for part in chunks(ids, playlist_chunk_size):
-            assignments.extend(
-                {"item_id": item_id, "item_chunk": chunk, "item_lane": lane} for item_id in part
-            )
-            chunk += 1
+    for lane, lane_items in enumerate(playlists.values()):
+        add(lane_items, playlist_chunk_size, lane)
     layout = ChunkLayout(
         chunks=chunk,
         library_chunks=library_chunks,
@@ -120,7 +129,12 @@ class ChunkStore(BatchStore):
             if existing is not None:
                 return existing
             rows = await connection.execute(
-                select(ACTION_ITEMS.c.id, ACTION_ITEMS.c.entity_type, ACTION_ITEMS.c.container_id)
+                select(
+                    ACTION_ITEMS.c.id,
+                    ACTION_ITEMS.c.entity_type,
+                    ACTION_ITEMS.c.container_id,
+                    ACTION_ITEMS.c.status,
+                )
                 .where(ACTION_ITEMS.c.batch_id == batch_id)
                 .order_by(ACTION_ITEMS.c.id)
             )

@@ -15,11 +15,12 @@ from enforcer.ledger._lists import ListStore
 from enforcer.ledger._migrate import upgrade
 from enforcer.ledger._plans import PlanStore
 from enforcer.ledger._scans import ScanStore
+from enforcer.ledger._traffic import TrafficStore
 
 
-class Ledger(AccountStore, ListStore, ScanStore, PlanStore, ChunkStore, GateStore):
+class Ledger(AccountStore, ListStore, ScanStore, PlanStore, ChunkStore, GateStore, TrafficStore):
     """The durable record: accounts, lists, scans, plans, batches, items (cut into
-    chunks) and the gate.
+    chunks), the gate, the traffic to Spotify and whose turn it is to write.
 
     ``await Ledger.open(url)`` connects and upgrades the schema to the newest
     revision; ``await ledger.close()`` (or ``async with``) releases the connections.

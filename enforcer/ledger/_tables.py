@@ -229,6 +229,45 @@ class GateRow(LedgerTable, table=True):
     updated_at: datetime = _when()
 
 
+class ApiCallRow(LedgerTable, table=True):
+    """Requests to Spotify made for one owner (a batch, or a planning scan), counted by
+    endpoint and outcome: ``sent`` before a request leaves, its HTTP status once
+    answered, ``held_back`` when the rate gate kept it in. Written as they happen, so
+    the count survives a worker that dies between a request and its answer."""
+
+    __tablename__ = "api_calls"
+
+    owner_id: str = Field(sa_type=String(256), primary_key=True)
+    endpoint: str = Field(sa_type=String(128), primary_key=True)
+    outcome: str = Field(sa_type=String(32), primary_key=True)
+    count: int = 0
+
+
+class RateLimitWaitRow(LedgerTable, table=True):
+    """A period an owner's request was kept waiting by a 429 (its own, or another's
+    that closed the app's gate); overlapping periods are merged when read."""
+
+    __tablename__ = "rate_limit_waits"
+    __table_args__ = (Index("ix_rate_limit_waits_owner_id", "owner_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: str = Field(sa_type=String(256))
+    started_at: datetime = _when()
+    ended_at: datetime = _when()
+
+
+class AccountTurnRow(LedgerTable, table=True):
+    """Whose turn it is to write to an account's library: one batch at a time."""
+
+    __tablename__ = "account_turns"
+
+    account_id: str = Field(
+        sa_type=String(256), primary_key=True, foreign_key="accounts.account_id"
+    )
+    batch_id: str = Field(sa_type=String(256))
+    taken_at: datetime = _when()
+
+
 def table(model: type[LedgerTable]) -> Table:
     found = metadata.tables[str(model.__tablename__)]
     return found
@@ -244,3 +283,6 @@ NOT_ENFORCED = table(NotEnforcedRow)
 BATCHES = table(BatchRow)
 ACTION_ITEMS = table(ActionItemRow)
 GATES = table(GateRow)
+API_CALLS = table(ApiCallRow)
+RATE_LIMIT_WAITS = table(RateLimitWaitRow)
+ACCOUNT_TURNS = table(AccountTurnRow)

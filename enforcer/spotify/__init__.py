@@ -13,7 +13,7 @@ from enforcer.spotify._generations import (
     InMemoryGenerationMemory,
     Operation,
 )
-from enforcer.spotify._http import CallCounts, retry_after_seconds
+from enforcer.spotify._http import ENDPOINT_EXTENSION, CallCounts, retry_after_seconds
 from enforcer.spotify.client import (
     DEFAULT_API_BASE_URL,
     LIBRARY_KINDS,
@@ -66,6 +66,7 @@ from enforcer.spotify.tokens import AccessTokenProvider, TokenSet
 
 __all__ = [
     "DEFAULT_API_BASE_URL",
+    "ENDPOINT_EXTENSION",
     "LIBRARY_KINDS",
     "PLAYLIST_ITEM_KINDS",
     "REQUIRED_SCOPES",

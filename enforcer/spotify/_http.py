@@ -36,6 +36,9 @@ from enforcer.spotify.tokens import AccessTokenProvider
 QueryParams = Mapping[str, str | int]
 
 _QUOTA_EXCEEDED: Final = "QUOTA_EXCEEDED"
+ENDPOINT_EXTENSION: Final = "spotify_endpoint"
+"""The httpx request extension naming the endpoint (``"METHOD /v1/path/{template}"``),
+for a transport that gates or counts requests by endpoint."""
 INSUFFICIENT_SCOPE: Final = "INSUFFICIENT_SCOPE"
 """``Forbidden.reason`` when the token lacks a scope (Spotify: "Insufficient client scope")."""
 _ERRORS_BY_STATUS: Final[dict[int, type[SpotifyHTTPError]]] = {
@@ -49,7 +52,8 @@ class CallCounts(Mapping[str, int]):
     """Requests sent, keyed ``"METHOD /v1/path/{template}"`` like the sandbox's counters.
 
     Every request that left the client counts, including the one retried after a
-    401 and the ones that failed. A key never called reads as 0.
+    401 and the ones that failed or timed out; one that a transport held back (the
+    rate gate) does not. A key never called reads as 0.
     """
 
     def __init__(self) -> None:
@@ -146,16 +150,22 @@ class Sender:
             params=params,
             json=json,
             headers={"Authorization": f"Bearer {token}"},
+            extensions={ENDPOINT_EXTENSION: key},
         )
-        self.calls.record(key)
         try:
             # ASGITransport ignores httpx's timeouts: the deadline is enforced here too.
             async with asyncio.timeout(self._timeout):
-                return await self._http.send(request)
+                response = await self._http.send(request)
         except TimeoutError as exc:
+            self.calls.record(key)
             raise TransientError(f"{key} did not answer within {self._timeout:g} s") from exc
         except httpx.TransportError as exc:
+            self.calls.record(key)
             raise TransientError(f"{key} failed: {type(exc).__name__}: {exc}") from exc
+        # Counted once it was sent: a transport that holds a request back (the rate
+        # gate) raises its own error, and that request never reached Spotify.
+        self.calls.record(key)
+        return response
 
 
 def _result(response: httpx.Response, endpoint: Endpoint, key: str) -> Any:

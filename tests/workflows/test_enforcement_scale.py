@@ -22,7 +22,8 @@ from tests.workflows._batches import (
 from tests.workflows._histories import run_weights
 from tests.workflows._plans import store_plan
 from tests.workflows._world import USER, World, workers, world
-from workflows.enforcement import CHUNKS_PER_RUN, EnforcementWorkflow
+from workflows.batch import CHUNKS_PER_WINDOW
+from workflows.enforcement import EnforcementWorkflow
 
 PLAN_ITEMS = 100_000
 LIKED_SONGS = 100_000
@@ -78,11 +79,12 @@ async def test_a_plan_of_100_000_items_completes_with_every_run_inside_temporals
     assert sum(summary.tallies.values(), ItemTally()) == ItemTally(completed=len(actions))
     assert writes_counted(sandbox.counters.calls) == write_lower_bound(actions)
     assert sandbox.counters.rate_limited == 0
+    assert summary.api_calls == sandbox.counters.total_calls
 
     runs = await run_weights(temporal_client, handle.id, handle.first_execution_run_id or "")
     print(
         f"\n{len(actions):,} items ({playlist_items:,} in playlists), "
-        f"{summary.api_calls:,} write calls, {len(runs)} runs of up to {CHUNKS_PER_RUN} "
+        f"{summary.api_calls:,} write calls, {len(runs)} runs, windows of {CHUNKS_PER_WINDOW} "
         f"chunks; plan built and stored in {planned - started:.1f} s, enforced in "
         f"{enforced - planned:.1f} s\nevents per run: {[run.events for run in runs]}; "
         f"largest event {max(run.largest_event_bytes for run in runs):,} B, largest "

@@ -1,0 +1,433 @@
+"""What enforcement and rollback share: running one batch of chunks on Temporal.
+
+A batch is an ordered list of chunks, each one activity on the rate-capped Spotify task
+queue, run a few at a time in the batch's order, the chunks of one lane (one playlist)
+one after another. ``BatchWorkflow`` holds the machinery; each workflow says what a
+chunk is, what its batch's order is and what it does before and after.
+
+Invariants:
+- The workflow's whole state is one ``BatchState``: the ``progress`` query, the Web UI's
+  details and the next run (continue-as-new) all read it; nothing else carries any.
+- A batch writes to an account's library only while it holds the account's turn (one
+  writer per account). It waits for the turn visibly (``waiting_for_turn``, naming the
+  batch it waits for) and gives it up when it ends.
+- The person's controls (pause, resume, cancel) come as signals or as updates. An
+  update's validator refuses what cannot apply, with why, before anything is written,
+  and its answer is the batch's status after it. A signal or update with arguments it
+  does not take changes nothing and is logged; so is a signal of an unknown name.
+- Every Spotify activity heartbeats: a chunk of a dead worker is retried on a live one
+  within ``SPOTIFY_HEARTBEAT_TIMEOUT`` (seconds, not its start-to-close timeout).
+- A run continues as new between windows of chunks once Temporal suggests it or its
+  history passes ``HISTORY_EVENTS_PER_RUN``: every run stays well under 10,000 events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, ClassVar, Final, Generic, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RawValue
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.policies import LEDGER_RETRY, SPOTIFY_PATIENCE, SPOTIFY_RETRY
+
+with workflow.unsafe.imports_passed_through():
+    from activities import LOGIN_REQUIRED
+    from activities.batch import BatchActivities
+    from enforcer.models import (
+        LIBRARY_LANE,
+        AccountTurn,
+        BatchState,
+        BatchStatus,
+        BatchStatusChange,
+        ChunkLanesRequest,
+        ChunkOutcome,
+        EntityType,
+        ItemTally,
+    )
+    from workflows.connection import spotify_task_queue
+    from workflows.search_attributes import ENFORCEMENT_ACCOUNT, ENFORCEMENT_STATUS
+
+StateT = TypeVar("StateT", bound=BatchState)
+
+CHUNKS_PER_WINDOW: Final = 200
+"""Chunks a run starts before it checks whether to continue as new (about 1,000
+history events)."""
+HISTORY_EVENTS_PER_RUN: Final = 4_000
+"""A run continues as new past this many events even if Temporal does not suggest it."""
+SPOTIFY_HEARTBEAT_TIMEOUT: Final = timedelta(seconds=10)
+"""A Spotify activity that sends no heartbeat for this long is retried elsewhere."""
+TURN_FIRST_WAIT: Final = timedelta(seconds=2)
+TURN_LONGEST_WAIT: Final = timedelta(seconds=30)
+CONTROLS: Final = frozenset({"pause", "resume", "cancel", "rollback"})
+
+
+class BatchWorkflow(Generic[StateT]):
+    """Fan-out, counting, waiting, status and controls of one batch workflow."""
+
+    _state: StateT
+    _account_id: str
+    _max_in_flight: int
+    _done_word: ClassVar[str] = "done"
+    """What a completed item is, in the Web UI: "removed", "restored"."""
+    _chunk_start_to_close: ClassVar[timedelta] = timedelta(minutes=2)
+
+    def __init__(self) -> None:
+        self._in_flight = 0
+        self._busy_lanes: set[int] = set()
+        self._logins_awaited = 0
+        self._resumes = 0
+
+    # What each workflow says ---------------------------------------------------------
+
+    def _chunk_at(self, position: int) -> int:
+        """The chunk at ``position`` in the batch's order (the ledger's order here)."""
+        return position
+
+    async def _apply_chunk(self, chunk: int) -> ChunkOutcome:
+        """Runs one chunk's activity (``self._spotify_activity`` gives its options)."""
+        raise NotImplementedError
+
+    async def _give_up_chunk(self, chunk: int, error: str) -> ChunkOutcome:
+        """Ends the chunk's unfinished items failed, with ``error``."""
+        raise NotImplementedError
+
+    def _next_run(self) -> Any:
+        """The workflow's input for the next run: its request with the state."""
+        raise NotImplementedError
+
+    # The run -------------------------------------------------------------------------------
+
+    async def _carry_out(self) -> BatchStatus:
+        """Runs the batch's chunks, continuing as new whenever a run's history is full,
+        and says how the batch ended: completed, or cancelled."""
+        if not self._state.cancelled:
+            await self._set_status(
+                BatchStatus.PAUSED if self._state.paused else BatchStatus.RUNNING
+            )
+            if not await self._run_chunks():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self._next_run())
+        return BatchStatus.CANCELLED if self._state.cancelled else BatchStatus.COMPLETED
+
+    def _continue_from(self, state: StateT) -> StateT:
+        """The state a continued run starts from; a new run has no status of its own
+        yet, so the first one it sets is recorded."""
+        resumed = state.model_copy(deep=True)
+        resumed.status = BatchStatus.PENDING
+        return resumed
+
+    # Messages ----------------------------------------------------------------------------
+
+    @workflow.signal
+    def cancel(self, *unexpected: RawValue) -> None:
+        """No new chunks; the ones in flight finish; the rest of the items are skipped."""
+        if not self._rejected_signal("cancel", unexpected):
+            self._state.cancelled = True
+
+    @workflow.signal
+    async def pause(self, *unexpected: RawValue) -> None:
+        """No new chunks until ``resume``; the ones in flight finish."""
+        if not self._rejected_signal("pause", unexpected):
+            await self._pause()
+
+    @workflow.signal
+    async def resume(self, *unexpected: RawValue) -> None:
+        """Ends a pause, or the wait for a new login."""
+        if not self._rejected_signal("resume", unexpected):
+            await self._resume()
+
+    @workflow.signal(dynamic=True)
+    def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        workflow.logger.warning(
+            "ignored a signal %r with %d argument(s): this workflow takes %s",
+            name,
+            len(args),
+            ", ".join(sorted(self._signal_names())),
+        )
+
+    @workflow.update(name="cancel")
+    async def cancel_update(self, *unexpected: RawValue) -> BatchStatus:
+        """Like the signal; answers the status (the batch ends cancelled once the chunks
+        in flight are done)."""
+        self._state.cancelled = True
+        return self._state.status
+
+    @cancel_update.validator
+    def _validate_cancel(self, *unexpected: RawValue) -> None:
+        self._refuse_arguments("cancel", unexpected)
+
+    @workflow.update(name="pause")
+    async def pause_update(self, *unexpected: RawValue) -> BatchStatus:
+        await self._pause()
+        return self._state.status
+
+    @pause_update.validator
+    def _validate_pause(self, *unexpected: RawValue) -> None:
+        self._refuse_arguments("pause", unexpected)
+        if self._state.cancelled:
+            raise ValueError(
+                f"{self._state.batch_id} is being cancelled: there is nothing to pause"
+            )
+
+    @workflow.update(name="resume")
+    async def resume_update(self, *unexpected: RawValue) -> BatchStatus:
+        await self._resume()
+        return self._state.status
+
+    @resume_update.validator
+    def _validate_resume(self, *unexpected: RawValue) -> None:
+        self._refuse_arguments("resume", unexpected)
+        waiting = self._state.status is BatchStatus.WAITING_FOR_LOGIN
+        if not self._state.paused and not waiting:
+            raise ValueError(
+                f"{self._state.batch_id} is {self._state.status.value}, not paused: "
+                "there is nothing to resume"
+            )
+
+    def _signal_names(self) -> set[str]:
+        return {"pause", "resume", "cancel"}
+
+    def _rejected_signal(self, name: str, unexpected: Sequence[RawValue]) -> bool:
+        """True (and logged) when a signal came with arguments it does not take."""
+        if unexpected:
+            workflow.logger.warning(
+                "ignored the %r signal: it takes no argument, it came with %d",
+                name,
+                len(unexpected),
+            )
+        return bool(unexpected)
+
+    @staticmethod
+    def _refuse_arguments(name: str, unexpected: Sequence[RawValue]) -> None:
+        if unexpected:
+            raise ValueError(f"{name} takes no argument; it was given {len(unexpected)}")
+
+    async def _pause(self) -> None:
+        self._state.paused = True
+        if self._state.status is BatchStatus.RUNNING:
+            await self._set_status(BatchStatus.PAUSED)
+
+    async def _resume(self) -> None:
+        self._state.paused = False
+        self._resumes += 1
+        if self._state.status in (BatchStatus.PAUSED, BatchStatus.WAITING_FOR_LOGIN):
+            await self._set_status(BatchStatus.RUNNING)
+
+    # The account's turn ------------------------------------------------------------------
+
+    async def _take_turn(self) -> bool:
+        """Waits until this batch holds its account's turn; False if cancelled first."""
+        wait = TURN_FIRST_WAIT
+        turn = AccountTurn(account_id=self._account_id, batch_id=self._state.batch_id)
+        while True:
+            holder = await workflow.execute_activity_method(
+                BatchActivities.take_turn,
+                turn,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=LEDGER_RETRY,
+            )
+            if holder == self._state.batch_id:
+                self._state.waiting_for = None
+                return True
+            self._state.waiting_for = (
+                f"batch {holder}, which is changing this account's library now; "
+                "this one starts when it ends"
+            )
+            await self._set_status(BatchStatus.WAITING_FOR_TURN, force=True)
+            await workflow.wait_condition(lambda: self._state.cancelled, timeout=wait)
+            if self._state.cancelled:
+                self._state.waiting_for = None
+                return False
+            wait = min(wait * 2, TURN_LONGEST_WAIT)
+
+    async def _end_turn(self) -> None:
+        await workflow.execute_activity_method(
+            BatchActivities.end_turn,
+            AccountTurn(account_id=self._account_id, batch_id=self._state.batch_id),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=LEDGER_RETRY,
+        )
+
+    # The fan-out -------------------------------------------------------------------------
+
+    async def _run_chunks(self) -> bool:
+        """Runs the batch's chunks from ``next_position`` on, a window at a time; False
+        when this run has made enough history and should continue as new."""
+        state = self._state
+        total = state.layout.chunks
+        while state.next_position < total and not state.cancelled:
+            first = state.next_position
+            count = min(CHUNKS_PER_WINDOW, total - first)
+            await self._run_window(await self._window(first, count))
+            state.next_position = first + count
+            if state.next_position < total and not state.cancelled and self._history_full():
+                return False
+        return True
+
+    async def _window(self, first: int, count: int) -> list[tuple[int, int]]:
+        """(chunk, lane) of positions ``first`` to ``first + count - 1``."""
+        chunks = [self._chunk_at(position) for position in range(first, first + count)]
+        lanes: dict[int, int] = {}
+        start = 0
+        while start < len(chunks):
+            stop = start + 1
+            while stop < len(chunks) and chunks[stop] == chunks[stop - 1] + 1:
+                stop += 1
+            found = await workflow.execute_activity_method(
+                BatchActivities.chunk_lanes,
+                ChunkLanesRequest(
+                    batch_id=self._state.batch_id, first=chunks[start], count=stop - start
+                ),
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=LEDGER_RETRY,
+            )
+            numbers = range(found.first, found.first + len(found.lanes))
+            lanes.update(zip(numbers, found.lanes, strict=True))
+            start = stop
+        return [(chunk, lanes[chunk]) for chunk in chunks]
+
+    async def _run_window(self, window: list[tuple[int, int]]) -> None:
+        waiting = deque(window)
+        while waiting and not self._state.cancelled:
+            await workflow.wait_condition(
+                lambda: self._state.cancelled or self._next_startable(waiting) is not None
+            )
+            if self._state.cancelled:
+                break
+            startable = self._next_startable(waiting)
+            assert startable is not None
+            waiting.remove(startable)
+            chunk, lane = startable
+            self._in_flight += 1
+            if lane != LIBRARY_LANE:
+                self._busy_lanes.add(lane)
+            asyncio.create_task(self._chunk(chunk, lane))  # noqa: RUF006 - awaited below
+        await workflow.wait_condition(lambda: self._in_flight == 0)
+
+    def _next_startable(self, waiting: deque[tuple[int, int]]) -> tuple[int, int] | None:
+        if self._state.paused or self._logins_awaited or self._in_flight >= self._max_in_flight:
+            return None
+        for chunk, lane in waiting:
+            if lane == LIBRARY_LANE or lane not in self._busy_lanes:
+                return chunk, lane
+            # Later chunks of a busy lane wait; so must nothing else of that lane.
+        return None
+
+    async def _chunk(self, chunk: int, lane: int) -> None:
+        try:
+            while True:
+                try:
+                    outcome = await self._apply_chunk(chunk)
+                except ActivityError as error:
+                    if error_type(error) == LOGIN_REQUIRED and not self._state.cancelled:
+                        await self._wait_for_login()
+                        continue
+                    cause = error.cause if error.cause is not None else error
+                    outcome = await self._give_up_chunk(chunk, str(cause))
+                self._count(outcome)
+                return
+        finally:
+            self._in_flight -= 1
+            self._busy_lanes.discard(lane)
+
+    def _spotify_activity(self) -> dict[str, Any]:
+        """Options of every chunk activity: the Spotify queue, heartbeats, 429 retries."""
+        return {
+            "task_queue": spotify_task_queue(workflow.info().task_queue),
+            "start_to_close_timeout": self._chunk_start_to_close,
+            "heartbeat_timeout": SPOTIFY_HEARTBEAT_TIMEOUT,
+            "schedule_to_close_timeout": SPOTIFY_PATIENCE,
+            "retry_policy": SPOTIFY_RETRY,
+        }
+
+    async def _wait_for_login(self) -> None:
+        """Parks the batch until a person logs in again and sends ``resume``."""
+        resumes_before = self._resumes
+        self._logins_awaited += 1
+        try:
+            if self._state.status is not BatchStatus.WAITING_FOR_LOGIN:
+                self._state.waiting_for = "a new login (`starter.py login`, then `resume`)"
+                await self._set_status(BatchStatus.WAITING_FOR_LOGIN)
+            await workflow.wait_condition(
+                lambda: self._resumes > resumes_before or self._state.cancelled
+            )
+        finally:
+            self._logins_awaited -= 1
+            if not self._logins_awaited:
+                self._state.waiting_for = None
+
+    def _count(self, outcome: ChunkOutcome) -> None:
+        self._state.count(outcome)
+        self._show_details()
+
+    @staticmethod
+    def _history_full() -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= HISTORY_EVENTS_PER_RUN
+        )
+
+    # Status, everywhere a person looks ----------------------------------------------------
+
+    def _show_status(self, status: BatchStatus) -> None:
+        """The query, the search attribute and the Web UI's details."""
+        self._state.status = status
+        workflow.upsert_search_attributes([ENFORCEMENT_STATUS.value_set(status.value)])
+        self._show_details()
+
+    def _show_account(self) -> None:
+        workflow.upsert_search_attributes([ENFORCEMENT_ACCOUNT.value_set(self._account_id)])
+
+    async def _set_status(self, status: BatchStatus, *, force: bool = False) -> None:
+        """The status everywhere a person looks: the query, the Web UI, the ledger."""
+        if status is self._state.status and not force:
+            return
+        self._show_status(status)
+        await workflow.execute_activity_method(
+            BatchActivities.record_status,
+            BatchStatusChange(batch_id=self._state.batch_id, status=status),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=LEDGER_RETRY,
+        )
+
+    def _show_details(self) -> None:
+        workflow.set_current_details(self._describe())
+
+    def _describe(self) -> str:
+        """The Web UI's current details: where the batch stands, a line per kind."""
+        state = self._state
+        lines = [f"status: {state.status.value.replace('_', ' ')}"]
+        if state.waiting_for:
+            lines.append(f"waiting for {state.waiting_for}")
+        for entity_type, total in state.layout.totals.items():
+            done = state.tallies.get(entity_type, ItemTally())
+            lines.append(
+                f"{_KIND_NAMES.get(entity_type, entity_type.value)}: {done.completed} "
+                f"{self._done_word}, {done.failed} failed, {done.skipped} skipped of {total}"
+            )
+        traffic = state.traffic
+        lines.append(
+            f"requests to Spotify: {traffic.sent}; 429s: {traffic.rate_limited} "
+            f"({traffic.waited_seconds:.0f} s waited)"
+        )
+        return "\n".join(lines)
+
+
+_KIND_NAMES: Final[dict[EntityType, str]] = {
+    EntityType.LIKED_SONG: "liked songs",
+    EntityType.PLAYLIST_ITEM: "playlist entries",
+    EntityType.SAVED_ALBUM: "saved albums",
+    EntityType.FOLLOWED_ARTIST: "followed artists",
+}
+
+
+def error_type(error: ActivityError) -> str | None:
+    """The ``ApplicationError`` type an activity failed with, if it was one."""
+    cause = error.cause
+    return cause.type if isinstance(cause, ApplicationError) else None
