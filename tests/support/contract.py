@@ -149,6 +149,22 @@ KNOWN_SPEC_GAPS: Final[tuple[KnownSpecGap, ...]] = (
         # The spec's own body schema documents `ids`; the query form is the deprecated one.
         "reference §2: legacy DELETE /me/tracks sends the IDs as a JSON body {'ids': [...]}",
     ),
+    *(
+        KnownSpecGap(
+            operation_id,
+            "request",
+            "query.ids: required",
+            # Each documents a body `ids` ("if the `ids` parameter is present in the query
+            # string, any IDs listed here in the body will be ignored"), yet requires the query.
+            "the spec's own body schema documents `ids` in the body; the query wins if both",
+        )
+        for operation_id in (
+            "save-albums-user",
+            "remove-albums-user",
+            "follow-artists-users",
+            "unfollow-artists-users",
+        )
+    ),
     KnownSpecGap(
         "save-tracks-user",
         "request",
