@@ -1,4 +1,5 @@
-"""The admin API under /__sandbox/: what a test or a demo uses to set the stage."""
+"""The admin API under /__sandbox/: what a test or a demo uses to set the stage and to see
+what arrived. Bad input gets a 400 naming the bad value, and changes nothing."""
 
 from __future__ import annotations
 
@@ -54,10 +55,12 @@ class AdminApi:
             ("PUT", "/__sandbox/fixture", self.put_fixture),
             ("GET", "/__sandbox/users/{user_id}", self.get_user),
             ("PUT", "/__sandbox/users/{user_id}", self.put_user),
+            ("POST", "/__sandbox/users/{user_id}/generate", self.generate),
             ("POST", "/__sandbox/users/{user_id}/tokens", self.tokens),
             ("POST", "/__sandbox/users/{user_id}/revoke", self.revoke),
             ("GET", "/__sandbox/counters", self.get_counters),
             ("DELETE", "/__sandbox/counters", self.reset_counters),
+            ("GET", "/__sandbox/requests", self.get_requests),
             ("GET", "/__sandbox/settings", self.get_settings),
             ("PATCH", "/__sandbox/settings", self.patch_settings),
             ("GET", "/__sandbox/faults", self.get_faults),
@@ -106,6 +109,21 @@ class AdminApi:
         self._sandbox.load_user(self._user_id(request, existing=False), await _body(request))
         return Response(status_code=204)
 
+    async def generate(self, request: Request) -> Any:
+        user_id = self._user_id(request, existing=False)
+        body = await _body(request, optional=True)
+        if not isinstance(body, dict):
+            raise AdminError(400, f"expected a JSON object of generator arguments, got {body!r}")
+        self._sandbox.generate_user(user_id, body)
+        user = self._sandbox.state.users[user_id]
+        return {
+            "user_id": user_id,
+            "liked_songs": len(user.liked_songs),
+            "saved_albums": len(user.saved_albums),
+            "followed_artists": len(user.followed_artists),
+            "playlists": len(user.playlists),
+        }
+
     async def tokens(self, request: Request) -> Any:
         user_id = self._user_id(request, existing=True)
         body = await _body(request, optional=True)
@@ -133,6 +151,12 @@ class AdminApi:
     async def reset_counters(self, request: Request) -> Any:
         self._sandbox.reset_counters()
         return Response(status_code=204)
+
+    async def get_requests(self, request: Request) -> Any:
+        return {
+            "size": self._sandbox.settings.request_log_size,
+            "requests": self._sandbox.requests,
+        }
 
     async def get_settings(self, request: Request) -> Any:
         return self._sandbox.settings.model_dump(mode="json")

@@ -1,4 +1,16 @@
-"""The Web API under /v1: strict like Spotify about limits, IDs, scopes and ownership."""
+"""The Web API under /v1: strict like Spotify about limits, IDs, scopes and ownership,
+and as lenient as Spotify about the forms a request may take.
+
+Invariants:
+
+- Every request is judged at arrival (faults, rate limits, the change itself) and only
+  its answer waits for the injected latency (see ``_traffic``).
+- A path is served with or without one trailing slash (``GET /v1/me/``), as Spotify does;
+  counters key it by the endpoint's template, the request log keeps it as sent.
+- Every body form Spotify documents or is known to accept is accepted; where both the
+  query and the body say something, Spotify's documented precedence applies (the query's
+  ``uris``/``ids`` win), and where it is unknown a setting chooses (docs/sandbox.md).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import _contract as rules
 from ._accounts import AccessGrant
@@ -23,6 +36,7 @@ from ._identifiers import (
 )
 from ._objects import ObjectRenderer
 from ._state import LibraryState, Playlist, PlaylistItem, Timeline, User
+from ._traffic import FaultPlan
 
 if TYPE_CHECKING:
     from ._sandbox import Sandbox
@@ -43,6 +57,36 @@ _LIBRARY_SCOPE_FAMILY = {
     "playlist": ("playlist-modify-public", "playlist-read-private"),
 }
 _PLAYLIST_ITEM_TYPES = frozenset({"track", "episode"})
+SENT_PATH = "sandbox.sent_path"
+"""Where ``TrailingSlashes`` keeps, in the ASGI scope, the path as the client sent it."""
+
+
+class TrailingSlashes:
+    """ASGI middleware: ``/v1/...path/`` is routed as ``/v1/...path``, as Spotify answers it.
+
+    Not a redirect: Spotify answers the slashed path itself, and a client following a
+    redirect would send a second request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith("/v1/") and path.endswith("/"):
+            trimmed = path[:-1]
+            if trimmed != "/v1":
+                raw = scope.get("raw_path")
+                scope = {**scope, "path": trimmed, SENT_PATH: path}
+                if isinstance(raw, bytes) and raw.endswith(b"/"):
+                    scope["raw_path"] = raw[:-1]
+        await self.app(scope, receive, send)
+
+
+def sent_path(request: Request) -> str:
+    """The request's path as the client sent it (before ``TrailingSlashes``)."""
+    sent = request.scope.get(SENT_PATH)
+    return sent if isinstance(sent, str) else request.url.path
 
 
 class ApiError(Exception):
@@ -122,15 +166,20 @@ def _offset(call: Call, maximum: int | None = None) -> int:
     return _int_param(call, "offset", 0, 0, maximum)
 
 
-async def _json_body(call: Call) -> JSON | None:
+async def _json_value(call: Call) -> object:
+    """The parsed JSON body, whatever its form; None when there is no body."""
     raw = await call.request.body()
     if not raw.strip():
         return None
     try:
-        body = json.loads(raw)
+        return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "Error parsing JSON.") from None
-    if not isinstance(body, dict):
+
+
+async def _json_body(call: Call) -> JSON | None:
+    body = await _json_value(call)
+    if body is not None and not isinstance(body, dict):
         raise ApiError(400, "Error parsing JSON: expected an object.")
     return body
 
@@ -325,31 +374,49 @@ class WebApi:
         return routes
 
     async def _unknown(self, request: Request) -> Response:
-        return spotify_error(404, "Service not found")
+        response = spotify_error(404, "Service not found")
+        self._log(request, response.status_code, self._sandbox.clock())
+        return response
+
+    def _log(self, request: Request, status: int, arrived_at: float) -> None:
+        self._sandbox.traffic.log_request(
+            request.method, sent_path(request), request.url.query, status, arrived_at
+        )
 
     def _wrap(self, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         sandbox = self._sandbox
 
         async def run(request: Request) -> Response:
             traffic = sandbox.traffic
-            traffic.count_call(endpoint.key)
-            plan = await traffic.roll_faults()
-            if plan.storm_retry_after is not None:
-                return spotify_error(
-                    429,
-                    "API rate limit exceeded",
-                    headers={"Retry-After": str(plan.storm_retry_after)},
-                )
-            if plan.server_error is not None and not plan.after_change:
-                return spotify_error(plan.server_error, "Server error")
-            response = await self._authenticated(endpoint, request)
-            if plan.server_error is not None:
-                return spotify_error(plan.server_error, "Server error")
+            arrived_at = sandbox.clock()
+            resource = next(iter(request.path_params.values()), None)
+            traffic.count_call(endpoint.key, None if resource is None else str(resource))
+            plan = traffic.roll_faults()
+            response = await self._judge(endpoint, request, plan)
+            self._log(request, response.status_code, arrived_at)
+            await plan.delay_answer()
             return response
 
         return run
 
-    async def _authenticated(self, endpoint: Endpoint, request: Request) -> Response:
+    async def _judge(self, endpoint: Endpoint, request: Request, plan: FaultPlan) -> Response:
+        """The answer to ``request``, decided (and any change made) now, at its arrival."""
+        if plan.storm_retry_after is not None:
+            return spotify_error(
+                429,
+                "API rate limit exceeded",
+                headers={"Retry-After": str(plan.storm_retry_after)},
+            )
+        if plan.server_error is not None and not plan.after_change:
+            return spotify_error(plan.server_error, "Server error")
+        response = await self._authenticated(endpoint, request, plan.answer_delay)
+        if plan.server_error is not None:
+            return spotify_error(plan.server_error, "Server error")
+        return response
+
+    async def _authenticated(
+        self, endpoint: Endpoint, request: Request, answer_delay: float
+    ) -> Response:
         sandbox = self._sandbox
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -362,7 +429,7 @@ class WebApi:
         user = state.users.get(grant.user_id)
         if user is None:
             return spotify_error(401, "Invalid access token")
-        limited = sandbox.traffic.admit(grant.client_id)
+        limited = sandbox.traffic.admit(grant.client_id, answer_delay)
         if limited is not None:
             headers = {"Retry-After": str(limited.retry_after)}
             if limited.quota_exceeded:
@@ -683,29 +750,45 @@ class WebApi:
             raise ApiError(403, f"You cannot {verb} a playlist you don't own.")
 
     async def add_items(self, call: Call) -> Response:
+        """Body ``{"uris": [...], "position": n}`` or a bare array of URIs, or ``uris`` and
+        ``position`` in the query. The query's ``uris`` win over the body's (the spec says
+        so); a ``position`` given both ways: ``settings.position_precedence``."""
         playlist = _playlist(call)
-        body = await _json_body(call) or {}
+        body = await _json_value(call)
+        body_uris: object = None
+        body_position: object = None
+        if isinstance(body, list):
+            body_uris = body
+        elif isinstance(body, dict):
+            body_uris, body_position = body.get("uris"), body.get("position")
+        elif body is not None:
+            raise ApiError(400, "Error parsing JSON: expected an object or an array of URIs.")
         raw_query = call.query("uris")
         if raw_query is not None:
             values: list[object] = list(_split(raw_query))
+        elif isinstance(body_uris, list):
+            values = body_uris
+        elif body_uris is None:
+            raise ApiError(400, "Missing required field: uris")
         else:
-            raw = body.get("uris")
-            if not isinstance(raw, list):
-                raise ApiError(400, "Missing required field: uris")
-            values = raw
+            raise ApiError(400, f"uris must be an array of URIs, got {body_uris!r}")
         if not values or values == [""]:
             raise ApiError(400, "Missing required field: uris")
         if len(values) > rules.PLAYLIST_WRITE_MAX:
             raise ApiError(
                 400, f"Too many uris requested: {len(values)} (maximum {rules.PLAYLIST_WRITE_MAX})"
             )
-        position_raw: object = call.query("position")
-        if position_raw is None:
-            position_raw = body.get("position")
+        query_position = call.query("position")
+        if self._sandbox.settings.position_precedence == "query":
+            position_raw = query_position if query_position is not None else body_position
+        else:
+            position_raw = body_position if body_position is not None else query_position
         position = len(playlist.items)
         if position_raw is not None:
+            if isinstance(position_raw, bool) or not isinstance(position_raw, int | str):
+                raise ApiError(400, f"Invalid position: {position_raw!r}")
             try:
-                position = int(str(position_raw))
+                position = int(position_raw)
             except ValueError:
                 raise ApiError(400, f"Invalid position: {position_raw!r}") from None
             if not 0 <= position <= len(playlist.items):
@@ -720,6 +803,10 @@ class WebApi:
         playlist = _playlist(call)
         body = await _json_body(call)
         key = "tracks" if call.legacy else "items"
+        keys = [key]
+        if self._sandbox.settings.playlist_removal_keys == "either":
+            keys.append("items" if call.legacy else "tracks")
+        key = next((k for k in keys if body is not None and k in body), key)
         entries = None if body is None else body.get(key)
         if not isinstance(entries, list) or not entries:
             raise ApiError(400, f"Missing required field: {key}")

@@ -518,6 +518,37 @@ def merge_user(fixture: dict[str, Any], user_id: str, library: object) -> dict[s
     return {"catalog": fixture["catalog"], "playlists": playlists, "users": users}
 
 
+def merge_generated_user(
+    fixture: dict[str, Any], user_id: str, generated: dict[str, Any]
+) -> dict[str, Any]:
+    """``fixture`` with ``user_id``'s library replaced by the one in ``generated`` (a
+    ``generate_library`` fixture for ``user_id``).
+
+    The generated catalog is added to the fixture's; the playlists the user follows come
+    with their owner, ``curator``, who is created or given them besides its own.
+    """
+    catalog = {kind: list(rows) for kind, rows in fixture["catalog"].items()}
+    for kind, rows in generated["catalog"].items():
+        known = {row["id"] for row in catalog.setdefault(kind, [])}
+        catalog[kind].extend(row for row in rows if row["id"] not in known)
+    sections = {user["id"]: user for user in generated["users"]}
+    section = dict(sections[user_id])
+    owned = {p["id"]: p for p in generated["playlists"] if p["owner"] == user_id}
+    section["playlists"] = [owned.get(pid, pid) for pid in section["playlists"]]
+    curated = [p for p in generated["playlists"] if p["owner"] != user_id]
+    users = list(fixture["users"])
+    for owner_id in {p["owner"] for p in curated}:
+        listed = [p["id"] for p in curated if p["owner"] == owner_id]
+        position = next((i for i, u in enumerate(users) if u["id"] == owner_id), None)
+        if position is None:
+            users.append({**sections[owner_id], "playlists": listed})
+        else:
+            owner = users[position]
+            users[position] = {**owner, "playlists": owner["playlists"] + listed}
+    merged = {"catalog": catalog, "playlists": fixture["playlists"] + curated, "users": users}
+    return merge_user(merged, user_id, section)
+
+
 _USER_SECTION_FIELDS = (
     "id",
     "display_name",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import random
+from collections.abc import Mapping
 from typing import Any
 
 from ._identifiers import base62_from_bytes, format_timestamp
@@ -239,3 +241,54 @@ def generate_library(
             },
         ],
     }
+
+
+def _parameter_types() -> dict[str, type]:
+    return {
+        name: type(parameter.default)
+        for name, parameter in inspect.signature(generate_library).parameters.items()
+    }
+
+
+def generator_arguments(arguments: Mapping[str, object]) -> dict[str, Any]:
+    """``arguments`` checked against ``generate_library``'s: known names, right types.
+
+    Raises ``ValueError`` naming the first unknown argument or badly typed value.
+    (``generate_library`` itself checks the ranges.)
+    """
+    types = _parameter_types()
+    checked: dict[str, Any] = {}
+    for name, value in arguments.items():
+        expected = types.get(name)
+        if expected is None:
+            raise ValueError(f"unknown generator argument {name!r} (known: {', '.join(types)})")
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise ValueError(f"{name}: expected {expected.__name__}, got {value!r}")
+        checked[name] = value
+    return checked
+
+
+def parse_generator_spec(spec: str) -> dict[str, Any]:
+    """``"liked_songs=20000,playlists=300"`` as checked generator arguments.
+
+    Raises ``ValueError`` naming the bad part.
+    """
+    types = _parameter_types()
+    arguments: dict[str, object] = {}
+    for part in (piece.strip() for piece in spec.split(",")):
+        if not part:
+            continue
+        name, equals, text = part.partition("=")
+        name, text = name.strip(), text.strip()
+        if not equals or not name:
+            raise ValueError(f"expected name=value, got {part!r}")
+        expected = types.get(name)
+        if expected is None:
+            raise ValueError(f"unknown generator argument {name!r} (known: {', '.join(types)})")
+        try:
+            arguments[name] = expected(text)
+        except ValueError:
+            raise ValueError(f"{name}: expected {expected.__name__}, got {text!r}") from None
+    return generator_arguments(arguments)

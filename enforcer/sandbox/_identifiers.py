@@ -83,6 +83,17 @@ def next_snapshot_id(playlist_id: str, previous: str, version: int) -> str:
     return base62_from_bytes(digest, 32)
 
 
+def stable_token(seed: str, length: int) -> str:
+    """``length`` base-62 characters derived from ``seed``: the same seed, the same token."""
+    return base62_from_bytes(hashlib.sha256(seed.encode()).digest(), length)
+
+
+def stable_digits(seed: str, length: int) -> str:
+    """``length`` decimal digits derived from ``seed``, like ``stable_token``."""
+    number = int.from_bytes(hashlib.sha256(seed.encode()).digest(), "big")
+    return str(number % 10**length).zfill(length)
+
+
 def parse_timestamp(value: object) -> int:
     """ISO 8601 (``Z`` or an offset) to whole epoch seconds."""
     if not isinstance(value, str):

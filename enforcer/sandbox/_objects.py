@@ -1,16 +1,19 @@
 """Spotify's JSON objects, shaped as the real Web API sends them.
 
-Where the real API sends ``null`` against its own published schema (unavailable
-playlist items, local files, the last page of a cursor) the sandbox does the same:
-clients meet those in the wild, so they must meet them here.
+Every object carries every key Spotify sends for it, nulls included: a field Spotify
+sends as ``null`` against its own published schema (unavailable playlist items, local
+files, the last page of a cursor) is ``null`` here, never left out, because clients
+with strict models (tekore) require the key. Full and simplified objects are used
+where Spotify uses each. What the sandbox knowingly sends differently is listed in
+docs/sandbox.md ("Known differences from Spotify").
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
-from ._identifiers import format_timestamp
+from ._identifiers import format_timestamp, stable_digits, stable_token
 from ._state import Album, Artist, Catalog, LocalFile, Playlist, PlaylistItem, Track, User
 
 OPEN_SPOTIFY = "https://open.spotify.com"
@@ -25,12 +28,33 @@ def _precision(release_date: str) -> str:
     return ("year", "month", "day")[release_date.count("-")]
 
 
+def isrc_of(track_id: str) -> str:
+    """A well-formed ISRC (CC-XXX-YY-NNNNN), the same for the same track."""
+    return f"QZ{stable_token(track_id, 3).upper()}{stable_digits(track_id, 7)}"
+
+
+def upc_of(album_id: str) -> str:
+    """A 12-digit UPC, the same for the same album."""
+    return stable_digits(album_id, 12)
+
+
+def account_id_of(user_id: str) -> str:
+    """The immutable, pseudo-anonymous ``account_id`` of a user's profile."""
+    return stable_token(f"account:{user_id}", 10)
+
+
+LocalFileShape = Literal["album_of_nulls", "null_album"]
+
+
 class ObjectRenderer:
     """Renders catalog and library objects for one API base URL, caching the immutable ones."""
 
-    def __init__(self, catalog: Catalog, api_base: str) -> None:
+    def __init__(
+        self, catalog: Catalog, api_base: str, local_file_shape: LocalFileShape = "album_of_nulls"
+    ) -> None:
         self.catalog = catalog
         self.api_base = api_base
+        self.local_file_shape = local_file_shape
         self._tracks: dict[str, JSON] = {}
         self._albums: dict[str, JSON] = {}
 
@@ -87,7 +111,7 @@ class ObjectRenderer:
             **self.album_simple(album),
             "tracks": tracks,
             "copyrights": [],
-            "external_ids": {},
+            "external_ids": {"upc": upc_of(album.id)},
             "genres": [],
             "label": "",
             "popularity": 0,
@@ -122,28 +146,70 @@ class ObjectRenderer:
             cached = {
                 **self.track_simple(track),
                 "album": self.album_simple(self.catalog.albums[track.album_id]),
-                "external_ids": {},
+                "external_ids": {"isrc": isrc_of(track.id)},
                 "popularity": 0,
             }
             self._tracks[track.id] = cached
         return cached
 
+    def playlist_track(self, track: Track) -> JSON:
+        """A track as a playlist entry carries it: the full track plus Spotify's
+        ``episode``/``track`` booleans, which the published schema leaves out."""
+        return {**self.track_full(track), "episode": False, "track": True}
+
     def local_track(self, item: PlaylistItem, local: LocalFile) -> JSON:
-        """A local file as a track. Real Spotify adds an ``album`` full of nulls; the
-        sandbox keeps only what it can say truthfully, plus the ``id: null`` clients
-        must cope with."""
+        """A local file as a playlist entry's track: every key of a track, with null or
+        empty values where Spotify has nothing (no ID, no link, no album in the catalog).
+
+        Spotify's album of a local file: an album object whose fields are null
+        (``local_file_shape="album_of_nulls"``, what tekore's models require) or, as the
+        reference reads, ``null`` itself with ``external_ids: null`` (``"null_album"``).
+        Which one Spotify sends today is an open question (docs/sandbox.md).
+        """
+        album: JSON | None = None
+        external_ids: JSON | None = None
+        if self.local_file_shape == "album_of_nulls":
+            album = {
+                "album_type": None,
+                "artists": [],
+                "available_markets": [],
+                "external_urls": {},
+                "href": None,
+                "id": None,
+                "images": [],
+                "name": local.album,
+                "release_date": None,
+                "release_date_precision": None,
+                "type": "album",
+                "uri": None,
+            }
+            external_ids = {}
         return {
-            "artists": [{"external_urls": {}, "name": local.artist, "type": "artist"}],
+            "album": album,
+            "artists": [
+                {
+                    "external_urls": {},
+                    "href": None,
+                    "id": None,
+                    "name": local.artist,
+                    "type": "artist",
+                    "uri": None,
+                }
+            ],
             "available_markets": [],
             "disc_number": 0,
             "duration_ms": local.duration_ms,
+            "episode": False,
             "explicit": False,
-            "external_ids": {},
+            "external_ids": external_ids,
             "external_urls": {},
+            "href": None,
             "id": None,
             "is_local": True,
             "name": local.name,
             "popularity": 0,
+            "preview_url": None,
+            "track": True,
             "track_number": 0,
             "type": "track",
             "uri": item.uri,
@@ -162,8 +228,10 @@ class ObjectRenderer:
         return body
 
     def private_user(self, user: User) -> JSON:
+        """``GET /me`` without ``user-read-private``/``-email``: no country, email or product."""
         return {
             **self.user_ref(user.id, user.display_name),
+            "account_id": account_id_of(user.id),
             "followers": {"href": None, "total": 0},
             "images": [],
         }
@@ -175,7 +243,7 @@ class ObjectRenderer:
         else:
             assert item.track_id is not None
             track = self.catalog.tracks[item.track_id]
-            content = self.track_full(track) if track.available else None
+            content = self.playlist_track(track) if track.available else None
         return {
             "added_at": None if item.added_at is None else format_timestamp(item.added_at),
             "added_by": None if item.added_by is None else self.user_ref(item.added_by),

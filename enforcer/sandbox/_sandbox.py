@@ -8,19 +8,22 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from ._accounts import DEFAULT_SCOPES, Accounts, ScopeError, parse_scopes
 from ._admin import AdminApi
-from ._api import WebApi
+from ._api import TrailingSlashes, WebApi
 from ._fixture import (
     FixtureError,
     build_state,
     dump_state,
     dump_user_library,
+    merge_generated_user,
     merge_user,
     read_fixture,
 )
+from ._generator import generate_library, generator_arguments
 from ._objects import ObjectRenderer
 from ._settings import DEFAULT_CLIENT_ID, Counters, Faults, SandboxSettings
 from ._state import Catalog, LibraryState
@@ -49,14 +52,14 @@ class Sandbox:
             lambda user_id: user_id in self.state.users,
             lambda: next(iter(self.state.users), None),
         )
-        self._renderers: dict[str, ObjectRenderer] = {}
+        self._renderers: dict[tuple[str, str], ObjectRenderer] = {}
         routes: list[Route] = [
             Route("/authorize", self.accounts.authorize, methods=["GET"]),
             Route("/api/token", self.accounts.token, methods=["POST"]),
         ]
         routes += AdminApi(self).routes()
         routes += WebApi(self).routes()
-        self.app = Starlette(routes=routes)
+        self.app = Starlette(routes=routes, middleware=[Middleware(TrailingSlashes)])
 
     def __repr__(self) -> str:
         return (
@@ -66,10 +69,11 @@ class Sandbox:
 
     def renderer(self, api_base: str) -> ObjectRenderer:
         """Object rendering for one base URL; its caches live as long as the catalog."""
-        renderer = self._renderers.get(api_base)
+        shape = self.settings.local_file_shape
+        renderer = self._renderers.get((api_base, shape))
         if renderer is None or renderer.catalog is not self.state.catalog:
-            renderer = ObjectRenderer(self.state.catalog, api_base)
-            self._renderers[api_base] = renderer
+            renderer = ObjectRenderer(self.state.catalog, api_base, shape)
+            self._renderers[(api_base, shape)] = renderer
         return renderer
 
     # -- state
@@ -81,6 +85,20 @@ class Sandbox:
     def load_user(self, user_id: str, library: Mapping[str, Any]) -> None:
         """Create or replace one user (see ``dump_user`` for the format)."""
         self._replace_state(build_state(merge_user(self.dump(), user_id, dict(library))))
+
+    def generate_user(self, user_id: str, arguments: Mapping[str, Any]) -> None:
+        """Replace ``user_id``'s library (liked songs, albums, artists, the playlists it owns
+        and follows) with ``generate_library(user_id=user_id, **arguments)``.
+
+        The generated catalog joins the existing one; the playlists it follows belong to
+        ``curator``. Bad arguments raise ``ValueError`` naming the value; nothing changes.
+        """
+        checked = generator_arguments(arguments)
+        if "user_id" in checked:
+            given = checked["user_id"]
+            raise ValueError(f"user_id: given by the path, not the arguments: {given!r}")
+        generated = generate_library(**checked, user_id=user_id)
+        self._replace_state(build_state(merge_generated_user(self.dump(), user_id, generated)))
 
     def dump_user(self, user_id: str) -> dict[str, Any]:
         """The user's section of the fixture, with the playlists it owns inline."""
@@ -121,7 +139,13 @@ class Sandbox:
         return self.traffic.counters
 
     def reset_counters(self) -> None:
+        """Zero the counters and empty the request log."""
         self.traffic.reset_counters()
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """The latest API requests, oldest first: method, path, query, status, arrived_at."""
+        return list(self.traffic.requests)
 
     def set_faults(self, faults: Faults) -> None:
         self.traffic.set_faults(faults)

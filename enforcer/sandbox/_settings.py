@@ -30,10 +30,34 @@ class SandboxSettings(BaseModel):
         description="Fixed Retry-After for window 429s; None: seconds until the window frees.",
     )
     penalty_extends_on_violation: bool = False
-    in_flight_grace_seconds: float = Field(default=0.05, ge=0)
+    in_flight_grace_seconds: float = Field(
+        default=0.05,
+        ge=0,
+        description="A request arriving this long after a 429's answer (decision time plus "
+        "that answer's injected latency) could not yet have known of it: in flight.",
+    )
     daily_quota: int | None = Field(default=None, ge=1)
     known_client_ids: set[str] | None = None
     authorize_as: str | None = None
+    # Open questions (docs/sandbox.md): where Spotify's behaviour is unknown, these choose.
+    local_file_shape: Literal["album_of_nulls", "null_album"] = Field(
+        default="album_of_nulls",
+        description="A local file's album: an object of nulls (and external_ids {}), or null "
+        "(and external_ids null).",
+    )
+    position_precedence: Literal["query", "body"] = Field(
+        default="query",
+        description="Adding playlist items with `position` both in the query and the body: "
+        "which one counts.",
+    )
+    playlist_removal_keys: Literal["documented", "either"] = Field(
+        default="documented",
+        description="Removing playlist items: `documented` takes only `items` on /items and "
+        "`tracks` on legacy /tracks; `either` takes both keys on both paths.",
+    )
+    request_log_size: int = Field(
+        default=1000, ge=0, description="How many requests GET /__sandbox/requests keeps."
+    )
 
     @field_validator("closed_endpoints")
     @classmethod
@@ -66,9 +90,14 @@ class Faults(BaseModel):
 
 
 class Counters(BaseModel):
-    """What the sandbox saw: API calls by endpoint, 429s and misbehaviour after them."""
+    """What the sandbox saw: API calls by endpoint and by resource, 429s and misbehaviour
+    after them."""
 
     calls: dict[str, int] = Field(default_factory=dict)
+    calls_by_resource: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="Endpoint template -> the ID in its path (playlist, artist, track) -> calls.",
+    )
     rate_limited: int = 0
     violations: int = 0
     in_flight_violations: int = 0

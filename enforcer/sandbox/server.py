@@ -7,7 +7,7 @@ from typing import Any
 
 import uvicorn
 
-from ._generator import generate_library
+from ._generator import generate_library, parse_generator_spec
 from ._sandbox import Sandbox
 
 # A small library to click through when no fixture is given.
@@ -23,6 +23,14 @@ DEMO_LIBRARY: dict[str, Any] = {
 }
 
 
+def generated_sandbox(spec: str) -> Sandbox:
+    """A sandbox holding ``generate_library`` of ``"liked_songs=20000,playlists=300,..."``.
+
+    Raises ``ValueError`` naming the bad name or value (unknown, mistyped, out of range).
+    """
+    return build_sandbox(None, generate=parse_generator_spec(spec))
+
+
 def build_sandbox(fixture: Path | None, *, generate: dict[str, Any] | None = None) -> Sandbox:
     if fixture is not None and generate is not None:
         raise ValueError("give either a fixture or generator arguments, not both")
@@ -34,7 +42,11 @@ def build_sandbox(fixture: Path | None, *, generate: dict[str, Any] | None = Non
     return sandbox
 
 
+def serve_sandbox(sandbox: Sandbox, port: int) -> None:
+    """Run until interrupted, bound to the loopback interface only."""
+    uvicorn.run(sandbox.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
 def serve(fixture: Path | None, port: int, *, generate: dict[str, Any] | None = None) -> None:
     """Run until interrupted, bound to the loopback interface only."""
-    sandbox = build_sandbox(fixture, generate=generate)
-    uvicorn.run(sandbox.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    serve_sandbox(build_sandbox(fixture, generate=generate), port)

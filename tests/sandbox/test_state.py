@@ -140,3 +140,79 @@ async def test_admin_api_sets_the_stage(sandbox: Sandbox) -> None:
         assert GOOD_MORNING in liked
         assert (await admin.get("/__sandbox/users/carol")).status_code == 404
         assert ROAD_TRIP in [p["id"] for p in fixture["playlists"]]
+
+
+def _admin(sandbox: Sandbox) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=sandbox.app)
+    return httpx.AsyncClient(base_url=SANDBOX_BASE_URL, transport=transport)
+
+
+async def test_admin_api_replaces_a_users_library_with_a_generated_one(sandbox: Sandbox) -> None:
+    sizes = {"seed": 3, "liked_songs": 75, "playlists": 4, "playlist_size": 12,
+             "saved_albums": 5, "followed_artists": 7, "followed_playlists": 1}  # fmt: skip
+    async with _admin(sandbox) as admin:
+        answer = await admin.post("/__sandbox/users/alice/generate", json=sizes)
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "user_id": "alice",
+        "liked_songs": 75,
+        "saved_albums": 5,
+        "followed_artists": 7,
+        "playlists": 5,
+    }
+    alice = sandbox.dump_user("alice")
+    owned = [p for p in alice["playlists"] if isinstance(p, dict)]
+    assert [len(p["items"]) for p in owned] == [12] * 4
+    assert "bob" in sandbox.state.users, "other users stay"
+    assert "curator" in sandbox.state.users, "the followed playlist comes with its owner"
+    assert BLOCKED_ANTHEM not in sandbox.state.users["alice"].liked_songs
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        ({"liked_songs": -1}, "-1"),
+        ({"liked_songs": "many"}, "'many'"),
+        ({"playlists": True}, "True"),
+        ({"songs": 5}, "'songs'"),
+        ({"saved_albums": 50, "albums": 10}, "50"),
+        ({"user_id": "mallory"}, "'mallory'"),
+    ],
+)
+async def test_bad_generator_arguments_are_named_and_change_nothing(
+    sandbox: Sandbox, arguments: dict[str, object], named: str
+) -> None:
+    before = sandbox.dump()
+    async with _admin(sandbox) as admin:
+        answer = await admin.post("/__sandbox/users/alice/generate", json=arguments)
+    assert answer.status_code == 400
+    assert named in answer.json()["error"]["message"]
+    assert sandbox.dump() == before
+
+
+async def test_the_request_log_and_the_counters_tell_what_was_sent_where(
+    sandbox: Sandbox, contract_recorder: ContractRecorder
+) -> None:
+    sandbox.settings.request_log_size = 3
+    async with client(sandbox, contract_recorder) as http, _admin(sandbox) as admin:
+        await http.get(f"/v1/playlists/{ROAD_TRIP}/items")
+        await http.get(f"/v1/playlists/{ROAD_TRIP}/items", params={"offset": 1})
+        await http.get("/v1/playlists/plAliceMix000000000000/items")
+        await http.get("/v1/me")
+        await http.get("/v1/me/tracks", params={"limit": 1})
+        log = (await admin.get("/__sandbox/requests")).json()
+        counters = (await admin.get("/__sandbox/counters")).json()
+        await admin.delete("/__sandbox/counters")
+        cleared = (await admin.get("/__sandbox/requests")).json()
+
+    assert log["size"] == 3
+    assert [(r["method"], r["path"], r["query"], r["status"]) for r in log["requests"]] == [
+        ("GET", "/v1/playlists/plAliceMix000000000000/items", "", 200),
+        ("GET", "/v1/me", "", 200),
+        ("GET", "/v1/me/tracks", "limit=1", 200),
+    ]
+    assert all(isinstance(r["arrived_at"], float) for r in log["requests"])
+    assert counters["calls_by_resource"] == {
+        "GET /v1/playlists/{playlist_id}/items": {ROAD_TRIP: 2, "plAliceMix000000000000": 1}
+    }
+    assert cleared["requests"] == []

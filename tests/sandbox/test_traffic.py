@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from enforcer.sandbox import Faults, Sandbox, SandboxSettings
@@ -159,3 +161,78 @@ async def test_counters_name_endpoints_by_template(
     }
     sandbox.reset_counters()
     assert sandbox.counters.total_calls == 0
+
+
+async def _arrival_of(sandbox: Sandbox, calls: int) -> None:
+    """Wait (without sleeping) until ``calls`` API calls have arrived at the sandbox."""
+    for _ in range(10_000):
+        if sandbox.counters.total_calls >= calls:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"only {sandbox.counters.total_calls} calls arrived, not {calls}")
+
+
+async def test_requests_sent_before_a_429_answer_arrives_are_in_flight_whatever_their_latency(
+    contract_recorder: ContractRecorder,
+) -> None:
+    # The real clock: latency is real time, and the old order (sleep, then judge) made a
+    # slow request sent before the 429 look like one sent after it.
+    sandbox = Sandbox(SandboxSettings(rate_limit_budget=1, rate_limit_retry_after=60))
+    sandbox.load_fixture("tests/fixtures/small_library.json")
+    async with client(sandbox, contract_recorder) as http:
+        assert (await http.get("/v1/me")).status_code == 200
+        sandbox.set_faults(Faults(latency_ms=100))
+        first_refusal = asyncio.create_task(http.get("/v1/me"))
+        await _arrival_of(sandbox, 2)
+        sandbox.set_faults(Faults(latency_ms=400))
+        slower = asyncio.create_task(http.get("/v1/me"))
+        await _arrival_of(sandbox, 3)
+        assert not first_refusal.done(), "the answer waits for its latency"
+        answers = [await first_refusal, await slower]
+        # A well-behaved client stops here, at the first 429 it receives.
+    assert [a.status_code for a in answers] == [429, 429]
+    counters = sandbox.counters
+    assert (counters.violations, counters.in_flight_violations) == (0, 1)
+
+
+async def test_a_request_sent_after_the_429_answer_could_arrive_is_a_violation(
+    contract_recorder: ContractRecorder,
+) -> None:
+    clock = FakeClock()
+    sandbox = _sandbox(
+        clock, rate_limit_budget=1, rate_limit_retry_after=60, in_flight_grace_seconds=0.05
+    )
+    sandbox.set_faults(Faults(latency_ms=50))
+    async with client(sandbox, contract_recorder) as http:
+        await http.get("/v1/me")
+        refused = await http.get("/v1/me")  # decided at T, its answer reaches us at T + 0.05
+        clock.advance(0.09)  # before T + 0.05 + grace: could not have known yet
+        in_flight = await http.get("/v1/me")
+        clock.advance(0.02)  # T + 0.11: the 429's answer (and the grace) has passed
+        late = await http.get("/v1/me")
+        clock.advance(5)
+        later = await http.get("/v1/me")
+    assert [r.status_code for r in (refused, in_flight, late, later)] == [429] * 4
+    counters = sandbox.counters
+    assert (counters.in_flight_violations, counters.violations) == (1, 2)
+
+
+async def test_a_change_is_made_when_the_request_arrives_not_when_it_is_answered(
+    contract_recorder: ContractRecorder,
+) -> None:
+    sandbox = _sandbox(FakeClock())
+    sandbox.set_faults(Faults(latency_ms=300))
+    uri = "spotify:track:trGoodMorning000000000"
+    async with client(sandbox, contract_recorder) as http:
+        removal = asyncio.create_task(http.delete("/v1/me/library", params={"uris": uri}))
+        await _arrival_of(sandbox, 1)
+        removed_before_the_answer = (
+            "trGoodMorning000000000" not in sandbox.state.users["alice"].liked_songs
+        )
+        answered_early = removal.done()
+        assert (await removal).status_code == 200
+    assert removed_before_the_answer
+    assert not answered_early
+    assert [(r["method"], r["path"], r["status"]) for r in sandbox.requests] == [
+        ("DELETE", "/v1/me/library", 200)
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from enforcer.sandbox import generate_library
+from enforcer.sandbox import SandboxSettings, generate_library
 from enforcer.spotify import (
     Generation,
     InMemoryGenerationMemory,
@@ -177,3 +177,21 @@ async def test_a_bad_offset_is_refused_before_any_call(
         with pytest.raises(InvalidIdentifier, match="not-a-playlist"):
             client.playlist_items_pages("not-a-playlist")
         assert client.calls.total == 0
+
+
+@pytest.mark.parametrize("shape", ["album_of_nulls", "null_album"])
+async def test_a_local_file_reads_the_same_whichever_shape_spotify_sends(
+    shape: str, contract_recorder: ContractRecorder
+) -> None:
+    # Which shape Spotify sends a local file's album in is an open question (docs/sandbox.md).
+    items = [entry(0), local_entry("Demo tape")]
+    settings = SandboxSettings.model_validate({"local_file_shape": shape})
+    sandbox = new_sandbox(library(tracks=2, playlists=[items]), settings=settings)
+    async with sandbox_client(sandbox, contract_recorder) as client:
+        read = await client.all_playlist_items(playlist_id(0))
+
+    local = read[1]
+    assert isinstance(local.item, Track)
+    assert (local.is_local, local.item.id, local.item.name) == (True, None, "Demo tape")
+    assert [a.id for a in local.item.artists] == [None]
+    assert local.item.album is None or local.item.album.id is None
