@@ -41,6 +41,7 @@ from workflows.connection import (
     spotify_task_queue,
 )
 from workflows.enforcement import EnforcementWorkflow
+from workflows.inputs import INPUT_FAILURE_EXCEPTION_TYPES, WorkflowInputCheck
 from workflows.planning import PlanningWorkflow
 from workflows.rollback import RollbackWorkflow
 
@@ -102,6 +103,9 @@ def build_worker(
         client,
         task_queue,
         workflows=[PlanningWorkflow, EnforcementWorkflow, RollbackWorkflow],
+        # An input that cannot be used fails its workflow at once, not its task for ever.
+        workflow_failure_exception_types=list(INPUT_FAILURE_EXCEPTION_TYPES),
+        interceptors=[WorkflowInputCheck()],
         activities=[
             *library.activities(),
             *enforcement.ledger_activities(),
