@@ -27,7 +27,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities import RateGate
+from activities import CompactFailures, RateGate
 from activities.enforcement import EnforcementActivities
 from activities.library import LibraryActivities
 from activities.rollback import RollbackActivities
@@ -105,7 +105,7 @@ def build_worker(
         workflows=[PlanningWorkflow, EnforcementWorkflow, RollbackWorkflow],
         # An input that cannot be used fails its workflow at once, not its task for ever.
         workflow_failure_exception_types=list(INPUT_FAILURE_EXCEPTION_TYPES),
-        interceptors=[WorkflowInputCheck()],
+        interceptors=[WorkflowInputCheck(), CompactFailures()],
         activities=[
             *library.activities(),
             *enforcement.ledger_activities(),
@@ -117,6 +117,7 @@ def build_worker(
         spotify_task_queue(task_queue),
         activities=[*enforcement.spotify_activities(), *rollback.spotify_activities()],
         max_task_queue_activities_per_second=spotify_activities_per_second,
+        interceptors=[CompactFailures()],
     )
     return Workers(main, spotify)
 
