@@ -2,6 +2,9 @@
 
     python worker.py [--task-queue Q] [--spotify-activities-per-second N]
 
+A fault of its environment (settings, ledger, Temporal) ends it with one line on stderr
+naming what is wrong, and exit 1; a bad option, with exit 2; never with a traceback.
+
 Two task queues: the main one (workflows, and the activities that read and plan or only
 touch the ledger) and the Spotify one (every write to Spotify), whose server-side rate
 cap holds for every worker of the app. Temporal is found through its standard
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import signal
 import sys
@@ -27,14 +31,15 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities import RateGate
+from activities import CompactFailures, RateGate
 from activities.batch import BatchActivities
 from activities.enforcement import EnforcementActivities
 from activities.library import LibraryActivities
 from activities.rollback import RollbackActivities
-from enforcer.config import Settings
-from enforcer.ledger import Ledger
+from enforcer.config import Settings, SettingsError
+from enforcer.ledger import Ledger, LedgerError
 from enforcer.session import open_ledger
+from enforcer.spotify import SpotifyError
 from workflows.connection import (
     TemporalUnreachable,
     configured_task_queue,
@@ -42,6 +47,7 @@ from workflows.connection import (
     spotify_task_queue,
 )
 from workflows.enforcement import EnforcementWorkflow
+from workflows.inputs import INPUT_FAILURE_EXCEPTION_TYPES, WorkflowInputCheck
 from workflows.planning import PlanningWorkflow
 from workflows.rollback import RollbackWorkflow
 
@@ -104,6 +110,9 @@ def build_worker(
         client,
         task_queue,
         workflows=[PlanningWorkflow, EnforcementWorkflow, RollbackWorkflow],
+        # An input that cannot be used fails its workflow at once, not its task for ever.
+        workflow_failure_exception_types=list(INPUT_FAILURE_EXCEPTION_TYPES),
+        interceptors=[WorkflowInputCheck(), CompactFailures()],
         activities=[
             *batches.activities(),
             *library.activities(),
@@ -116,6 +125,7 @@ def build_worker(
         spotify_task_queue(task_queue),
         activities=[*enforcement.spotify_activities(), *rollback.spotify_activities()],
         max_task_queue_activities_per_second=spotify_activities_per_second,
+        interceptors=[CompactFailures()],
     )
     return Workers(main, spotify)
 
@@ -131,9 +141,14 @@ def _worker(client: Client, task_queue: str, **options: Any) -> Worker:
     )
 
 
+class WorkerCannotStart(RuntimeError):
+    """The worker was refused by its Temporal server (an unknown namespace, say)."""
+
+
 async def run_worker(settings: Settings, task_queue: str, activities_per_second: float) -> None:
-    client = await connect_temporal()
+    # The ledger first: a fault of this machine's is told before one of the network's.
     async with open_ledger(settings) as ledger:
+        client = await connect_temporal()
         workers = build_worker(
             client,
             settings,
@@ -147,41 +162,106 @@ async def run_worker(settings: Settings, task_queue: str, activities_per_second:
         logging.getLogger(__name__).info(
             "worker polling %s and %s", task_queue, spotify_task_queue(task_queue)
         )
-        await workers.run()
+        try:
+            await workers.run()
+        except RuntimeError as error:
+            # The SDK checks the namespace before polling, and says so in a RuntimeError
+            # that quotes a whole gRPC status: its first sentence is the news.
+            raise WorkerCannotStart(
+                f"the Temporal server refused the worker: {str(error).split(': Status {')[0]}"
+            ) from None
 
 
-def main() -> int:
+MOST_SPOTIFY_ACTIVITIES_PER_SECOND = 1_000.0
+"""Far above what Spotify lets one app do; a cap above it is a typo."""
+SPOTIFY_RATE_VARIABLE = "ENFORCER_SPOTIFY_ACTIVITIES_PER_SECOND"
+
+
+def activities_per_second(text: str) -> float:
+    """An argparse type: a rate above 0 and at most ``MOST_SPOTIFY_ACTIVITIES_PER_SECOND``."""
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = math.nan
+    if not math.isfinite(rate) or not 0 < rate <= MOST_SPOTIFY_ACTIVITIES_PER_SECOND:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of activities per second above 0 and at most "
+            f"{MOST_SPOTIFY_ACTIVITIES_PER_SECOND:g}"
+        )
+    return rate
+
+
+def task_queue_name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a task queue needs a name")
+    return text
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, with defaults from the environment; a bad value, given either
+    way, ends the program (exit 2) with a line naming the option or variable and value."""
     parser = argparse.ArgumentParser(description="Run blocklist-enforcer's Temporal worker.")
     parser.add_argument(
         "--task-queue",
+        type=task_queue_name,
         default=configured_task_queue(),
         help="default: $ENFORCER_TASK_QUEUE or %(default)s",
     )
     parser.add_argument(
         "--spotify-activities-per-second",
-        type=float,
-        default=float(
-            os.environ.get(
-                "ENFORCER_SPOTIFY_ACTIVITIES_PER_SECOND", DEFAULT_SPOTIFY_ACTIVITIES_PER_SECOND
-            )
-        ),
+        type=activities_per_second,
+        default=None,
         help="the Spotify queue's cap across every worker "
-        "(default: $ENFORCER_SPOTIFY_ACTIVITIES_PER_SECOND or %(default)s)",
+        f"(default: ${SPOTIFY_RATE_VARIABLE} or {DEFAULT_SPOTIFY_ACTIVITIES_PER_SECOND:g})",
     )
-    arguments = parser.parse_args()
+    arguments = parser.parse_args(argv)
+    if arguments.spotify_activities_per_second is None:
+        from_environment = os.environ.get(SPOTIFY_RATE_VARIABLE)
+        if from_environment is None:
+            arguments.spotify_activities_per_second = DEFAULT_SPOTIFY_ACTIVITIES_PER_SECOND
+        else:
+            try:
+                arguments.spotify_activities_per_second = activities_per_second(from_environment)
+            except argparse.ArgumentTypeError as error:
+                parser.error(f"{SPOTIFY_RATE_VARIABLE}: {error}")
+    return arguments
+
+
+# What the environment can get wrong; each says what, in its message. Anything else is a
+# bug, whose traceback is worth seeing.
+_ENVIRONMENT_FAULTS = (
+    SettingsError,
+    TemporalUnreachable,
+    WorkerCannotStart,
+    LedgerError,
+    SpotifyError,
+    OSError,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        asyncio.run(
-            run_worker(Settings(), arguments.task_queue, arguments.spotify_activities_per_second)
-        )
-    except (TemporalUnreachable, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        settings = Settings()
+        rate = arguments.spotify_activities_per_second
+        asyncio.run(run_worker(settings, arguments.task_queue, rate))
+    except _ENVIRONMENT_FAULTS as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 1
     return 0
 
 
+def one_line(error: BaseException) -> str:
+    """The error's message on one line (settings name each bad variable on a line)."""
+    if isinstance(error, SettingsError):
+        return "invalid settings: " + "; ".join(error.problems)
+    return " ".join(str(error).split())
+
+
 if __name__ == "__main__":
     # Temporal's core can abort while the interpreter finalises (sdk-python #300).
+    code = main()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(main())
+    os._exit(code)

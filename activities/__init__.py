@@ -2,7 +2,8 @@
 
 The workflows need the error types the activities raise (to decide what is retried
 and what parks a batch for a new login); the worker needs the app-wide ``RateGate``
-it hands to the activities. How calls to Spotify are made stays in
+it hands to the activities, and ``CompactFailures``, which keeps every activity's
+failure small. How calls to Spotify are made stays in
 ``activities._spotify_calls``.
 """
 
@@ -11,6 +12,8 @@ from activities._spotify_calls import (
     NON_RETRYABLE_ERROR_TYPES,
     RATE_LIMITED,
     REFUSED,
+    SPOTIFY_UNREACHABLE,
+    CompactFailures,
     RateGate,
 )
 
@@ -19,5 +22,7 @@ __all__ = [
     "NON_RETRYABLE_ERROR_TYPES",
     "RATE_LIMITED",
     "REFUSED",
+    "SPOTIFY_UNREACHABLE",
+    "CompactFailures",
     "RateGate",
 ]

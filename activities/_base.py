@@ -15,6 +15,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities._failures import activity_error
 from activities._spotify_calls import REFUSED, RateGate, SpotifyCalls, gated_client
 from enforcer.config import Settings
 from enforcer.ledger import ActionItemRecord, Ledger
@@ -104,4 +105,4 @@ def tally_items(items: Sequence[ActionItemRecord]) -> dict[EntityType, ItemTally
 
 def refusal_error(message: str) -> ApplicationError:
     """Bad input, refused for good: the workflow fails with ``message``, nothing changed."""
-    return ApplicationError(message, type=REFUSED, non_retryable=True)
+    return activity_error(message, type=REFUSED, non_retryable=True)

@@ -6,20 +6,28 @@ checked right before each request leaves (``GatedTransport``), so no request is 
 during a penalty, not even one of a chunk that started before it. The refusal becomes
 ``ApplicationError(type="RateLimited", next_retry_delay=...)``, so Temporal waits out
 the penalty durably (hours, for a daily quota). Errors a retry cannot mend are
-non-retryable; transient ones back off per the retry policy.
+non-retryable; transient ones back off per the retry policy; a Spotify that cannot be
+reached at all is ``SpotifyUnreachable``, naming the address tried, and backs off too.
+
+Whatever else an activity raises becomes small on its way to Temporal (``CompactFailures``,
+on every worker; see ``activities._failures``): a Spotify error raised outside
+``SpotifyCalls`` (opening the client, say) gets the same type it would have inside.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import httpx
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
+from activities._failures import activity_error, compact
 from enforcer.config import Settings
 from enforcer.ledger import Ledger
 from enforcer.models import HELD_BACK, SENT, WITHDRAWN
@@ -33,14 +41,23 @@ from enforcer.spotify.errors import (
     LoginRequired,
     NotFound,
     RateLimited,
+    SpotifyError,
+    SpotifyUnreachable,
+    TransientError,
 )
 
 T = TypeVar("T")
+
+_log = logging.getLogger(__name__)
 
 RATE_LIMITED: Final = "RateLimited"
 LOGIN_REQUIRED: Final = "LoginRequired"
 REFUSED: Final = "Refused"
 """Spotify refused the request for good (400, 403, 404, 410): retrying cannot help."""
+SPOTIFY_UNREACHABLE: Final = "SpotifyUnreachable"
+"""No connection to Spotify could be made; the message names the address tried."""
+SPOTIFY_TRANSIENT: Final = "TransientError"
+"""A 5xx, a timeout or a dropped connection: backs off per the retry policy."""
 NON_RETRYABLE_ERROR_TYPES: Final = (LOGIN_REQUIRED, REFUSED)
 
 # Temporal treats a zero delay as "use the retry policy": Spotify's Retry-After of 0
@@ -216,25 +233,60 @@ class SpotifyCalls:
         try:
             return await call()
         except GateClosed as closed:
-            raise _rate_limited(closed.until, self._gate.clock(), closed.reason) from closed
+            raise _rate_limited(closed.until, self._gate.clock(), closed.reason) from None
         except RateLimited as error:
             why = "daily quota exceeded" if error.quota_exceeded else "rate limited"
             until = await self._gate.close(
                 timedelta(seconds=math.ceil(error.retry_after)), f"{why} on {error.endpoint}"
             )
-            raise _rate_limited(until, self._gate.clock(), why) from error
-        except LoginRequired as error:
-            raise ApplicationError(str(error), type=LOGIN_REQUIRED, non_retryable=True) from error
-        except (BadRequest, Forbidden, NotFound, EndpointGone, InvalidIdentifier) as error:
-            raise ApplicationError(str(error), type=REFUSED, non_retryable=True) from error
+            raise _rate_limited(until, self._gate.clock(), why) from None
+        except SpotifyError as error:
+            raise spotify_failure(error) from None
+
+
+def spotify_failure(error: SpotifyError) -> ApplicationError:
+    """A Spotify error other than a 429, in Temporal's terms (retried or not, and why)."""
+    if isinstance(error, LoginRequired):
+        return activity_error(str(error), type=LOGIN_REQUIRED, non_retryable=True)
+    if isinstance(error, BadRequest | Forbidden | NotFound | EndpointGone | InvalidIdentifier):
+        return activity_error(str(error), type=REFUSED, non_retryable=True)
+    if isinstance(error, SpotifyUnreachable):
+        return activity_error(f"Spotify: {error}", type=SPOTIFY_UNREACHABLE)
+    if isinstance(error, TransientError):
+        return activity_error(f"Spotify: {error}", type=SPOTIFY_TRANSIENT)
+    return compact(error)
 
 
 def _rate_limited(until: datetime, now: datetime, why: str) -> ApplicationError:
-    return ApplicationError(
+    return activity_error(
         f"Spotify: {why}; no request before {until:%Y-%m-%d %H:%M:%S} UTC",
         type=RATE_LIMITED,
         next_retry_delay=max(until - now, _SHORTEST_WAIT),
     )
+
+
+class _CompactInbound(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        try:
+            return await super().execute_activity(input)
+        except ApplicationError as error:
+            raise compact(error) from None
+        except FailureError:
+            raise  # a cancellation or a timeout: Temporal's own, and already small
+        except SpotifyError as error:
+            raise spotify_failure(error) from None
+        except Exception as error:
+            # Not one of ours: a bug or an environment fault (the ledger's, say). Its
+            # whole story goes to the worker's log; Temporal gets the short one.
+            _log.warning("activity %s failed", input.fn.__name__, exc_info=error)
+            raise compact(error) from None
+
+
+class CompactFailures(Interceptor):
+    """Makes every activity's failure small (see ``activities._failures``)."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _CompactInbound(next)
 
 
 def _why(response: httpx.Response, request: httpx.Request) -> str:

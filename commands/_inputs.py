@@ -6,6 +6,7 @@ command changes nothing until all of them are good.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from commands._runtime import InputError
+from enforcer.config import LONGEST_SPOTIFY_UNREACHABLE_TIMEOUT
 from enforcer.spotify import NotFound, SpotifyError
 
 T = TypeVar("T")
@@ -125,3 +127,35 @@ async def look_up_all(
     if unknown:
         raise InputError(listing("unknown to Spotify, nothing was changed:", unknown))
     return names
+
+
+def whole_number_from(low: int, high: int) -> Callable[[int], int]:
+    """A typer callback: a whole number from ``low`` to ``high``, the error naming the
+    value given (typer's own range check does not)."""
+
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise typer.BadParameter(f"{value} is not a whole number from {low} to {high}")
+        return value
+
+    return check
+
+
+def seconds(option: str, given: str | None) -> float | None:
+    """``given`` as a number of seconds above 0 and at most a day; None when not given.
+
+    Taken as text so that the error names what was typed, whatever it was (``nan`` and
+    ``inf`` included, which a float option's range check lets through)."""
+    if given is None:
+        return None
+    try:
+        value = float(given)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 < value <= LONGEST_SPOTIFY_UNREACHABLE_TIMEOUT:
+        raise typer.BadParameter(
+            f"{given!r} is not a number of seconds above 0 and at most "
+            f"{LONGEST_SPOTIFY_UNREACHABLE_TIMEOUT:g}",
+            param_hint=f"'{option}'",
+        )
+    return value

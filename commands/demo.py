@@ -18,6 +18,7 @@ import typer
 from pydantic import SecretStr
 
 from commands import _runtime
+from commands._inputs import whole_number_from
 from commands._runtime import account_session, fail, run
 from commands.enforcement import start_enforcement, web_ui_base, web_ui_url
 from commands.planning import _run_planning
@@ -40,12 +41,15 @@ def demo(
         int,
         typer.Option(
             "--blocked-artists",
-            min=1,
+            callback=whole_number_from(1, 100),
             help="Artists to block when the blocklist is empty: the user's most played.",
         ),
     ] = BLOCKED_ARTISTS,
     max_in_flight: Annotated[
-        int, typer.Option("--max-in-flight", min=1, max=32, help="Spotify calls at once.")
+        int,
+        typer.Option(
+            "--max-in-flight", callback=whole_number_from(1, 32), help="Spotify calls at once."
+        ),
     ] = 4,
 ) -> None:
     """Demo only, against the local sandbox: log in, block, plan, enforce, summarise.

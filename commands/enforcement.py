@@ -38,6 +38,7 @@ from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from commands._inputs import whole_number_from
 from commands._output import Column, FormatOption, OutputFormat, emit
 from commands._runtime import AccountOption, AccountSession, account_session, fail, run
 from commands.planning import ExamplesOption, _root_cause, _run_planning
@@ -109,7 +110,9 @@ def enforce(
     max_in_flight: Annotated[
         int,
         typer.Option(
-            "--max-in-flight", min=1, max=32, help="Spotify calls running at once for this batch."
+            "--max-in-flight",
+            callback=whole_number_from(1, 32),
+            help="Spotify calls running at once for this batch.",
         ),
     ] = 4,
     atomic: Annotated[

@@ -11,8 +11,10 @@ from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from commands._inputs import seconds, whole_number_from
 from commands._output import Column, FormatOption, OutputFormat, emit
 from commands._runtime import AccountOption, AccountSession, account_session, fail, run
+from commands._waiting import wait_saying_why
 from enforcer.config import Settings
 from enforcer.dryrun import render_plan
 from enforcer.models import Plan, PlanOptions, PlanRequest, PlanResult, Policy
@@ -20,8 +22,14 @@ from enforcer.session import open_ledger
 from workflows.connection import configured_task_queue, connect_temporal
 from workflows.planning import PlanningWorkflow, planning_workflow_id
 
+MOST_EXAMPLES = 1_000
 ExamplesOption = Annotated[
-    int, typer.Option("--examples", min=0, help="Examples to show per kind of change.")
+    int,
+    typer.Option(
+        "--examples",
+        callback=whole_number_from(0, MOST_EXAMPLES),
+        help="Examples to show per kind of change.",
+    ),
 ]
 
 
@@ -34,35 +42,55 @@ def plan(
     output: FormatOption = OutputFormat.TABLE,
     examples: ExamplesOption = 5,
     account: AccountOption = None,
+    give_up_after: Annotated[
+        str | None,
+        typer.Option(
+            "--give-up-after",
+            metavar="SECONDS",
+            help="Stop waiting on a Spotify that cannot be reached after this long "
+            "(default: $ENFORCER_SPOTIFY_UNREACHABLE_TIMEOUT, else 180).",
+        ),
+    ] = None,
 ) -> None:
     """Read your whole library and print what enforcement would change, and why.
 
     Nothing is changed: the plan is stored, and `starter.py enforce PLAN_ID` carries it out.
     """
     options = PlanOptions(policy=policy, include_collaborative=collaborative)
-    run(_plan(options, output, examples, account))
+    give_up = seconds("--give-up-after", give_up_after)
+    run(_plan(options, output, examples, account, give_up))
 
 
 async def _plan(
-    options: PlanOptions, output: OutputFormat, examples: int, account: str | None
+    options: PlanOptions,
+    output: OutputFormat,
+    examples: int,
+    account: str | None,
+    give_up_after: float | None,
 ) -> None:
     async with account_session(account) as session:
         if not await session.ledger.blocklist(session.account_id):
             fail("the blocklist is empty: add artists with `starter.py blocklist add` first")
-        result = await _run_planning(session, options)
+        result = await _run_planning(session, options, give_up_after)
         _print_plan(await session.ledger.load_plan(result.plan_id), output, examples)
 
 
-async def _run_planning(session: AccountSession, options: PlanOptions) -> PlanResult:
+async def _run_planning(
+    session: AccountSession, options: PlanOptions, give_up_after: float | None = None
+) -> PlanResult:
+    """The planning's result, saying meanwhile what it waits for; an unreachable Spotify
+    ends it after ``give_up_after`` seconds (default: the settings')."""
     temporal = await connect_temporal()
     workflow_id = planning_workflow_id(session.account_id, options)
-    status = Console(stderr=True).status(
+    console = Console(stderr=True)
+    reading = (
         f"Reading the library of {session.account_id} (workflow {workflow_id}); "
         "a large library takes a while"
     )
+    status = console.status(reading)
     try:
         with status:
-            return await temporal.execute_workflow(
+            handle = await temporal.start_workflow(
                 PlanningWorkflow.run,
                 PlanRequest(account_id=session.account_id, options=options),
                 id=workflow_id,
@@ -70,6 +98,12 @@ async def _run_planning(session: AccountSession, options: PlanOptions) -> PlanRe
                 # A planning of the same account and options already running is joined.
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            )
+            return await wait_saying_why(
+                handle,
+                give_up_after=give_up_after or session.settings.spotify_unreachable_timeout,
+                console=console,
+                update_spinner=lambda text: status.update(f"{reading}\n{text}"),
             )
     except WorkflowFailureError as error:
         fail(f"planning failed: {_root_cause(error)}")

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from commands._inputs import whole_number_from
+
 
 def sandbox(
     fixture: Annotated[
@@ -24,7 +26,9 @@ def sandbox(
             metavar="NAME=VALUE,...",
         ),
     ] = None,
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8787,
+    port: Annotated[
+        int, typer.Option(callback=whole_number_from(1, 65535), help="Port on 127.0.0.1.")
+    ] = 8787,
 ) -> None:
     """Serve the local Spotify sandbox on 127.0.0.1."""
     # Imported here: the server's dependencies are needed by this command alone.

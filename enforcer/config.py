@@ -48,6 +48,11 @@ KNOWN_SCOPES: frozenset[str] = frozenset(
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
+DEFAULT_SPOTIFY_UNREACHABLE_TIMEOUT = 180.0
+"""Three minutes: a network that comes back usually does within that; a wrong address
+never does, and a person at the terminal should not wait longer to learn of it."""
+LONGEST_SPOTIFY_UNREACHABLE_TIMEOUT = 86_400.0
+
 
 class SettingsError(ValueError):
     """One or more ``ENFORCER_*`` variables are missing or wrong."""
@@ -120,6 +125,13 @@ class Settings(BaseSettings):
     )
     scopes: Annotated[tuple[str, ...], NoDecode] = REQUIRED_SCOPES
     database_url: SecretStr | None = None
+    spotify_unreachable_timeout: float = Field(
+        default=DEFAULT_SPOTIFY_UNREACHABLE_TIMEOUT,
+        gt=0,
+        le=LONGEST_SPOTIFY_UNREACHABLE_TIMEOUT,
+        allow_inf_nan=False,
+        description="Seconds `plan` waits on a Spotify it cannot reach before giving up.",
+    )
 
     def __init__(self, **values: Any) -> None:
         try:

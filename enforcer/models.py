@@ -21,6 +21,11 @@ class DomainModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+RequestId = Annotated[str, Field(min_length=1, max_length=512)]
+"""An account, plan or batch ID in a workflow's request: never empty, never a novel.
+(Workflow IDs embed them, and Temporal caps a workflow ID at 1,000 bytes.)"""
+
+
 # The blocklist and the protect list ---------------------------------------------
 
 
@@ -275,7 +280,7 @@ TERMINAL_ITEM_STATUSES = frozenset(
 
 
 class PlanRequest(DomainModel):
-    account_id: str
+    account_id: RequestId
     options: PlanOptions = PlanOptions()
 
 
@@ -329,8 +334,8 @@ class EnforcementRequest(DomainModel):
     """Carry out a stored plan. The workflow ID ``enforce/{account}/{plan}`` makes a
     second start of the same plan join the first or return its result."""
 
-    account_id: str
-    plan_id: str
+    account_id: RequestId
+    plan_id: RequestId
     max_in_flight: int = Field(default=4, ge=1, le=32)
     """Chunk activities running at once; the chunks of one playlist always run in order."""
     atomic: bool = False
@@ -614,9 +619,9 @@ class RollbackRequest(DomainModel):
     keys; None for every item). The workflow ID ``rollback/{batch}[/{selection}]``
     makes a second start while one runs join it."""
 
-    account_id: str
-    batch_id: str
-    item_keys: tuple[str, ...] | None = None
+    account_id: RequestId
+    batch_id: RequestId
+    item_keys: Annotated[tuple[RequestId, ...], Field(min_length=1)] | None = None
     max_in_flight: int = Field(default=4, ge=1, le=32)
     """Chunks restored at once; the chunks of one playlist go one after another."""
     state: RollbackState | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from datetime import timedelta
 from typing import Final
 
@@ -57,6 +58,16 @@ async def connect_temporal() -> Client:
             return await Client.connect(**config, data_converter=pydantic_data_converter)
     except (RPCError, RuntimeError, TimeoutError) as error:
         raise TemporalUnreachable(
-            f"cannot reach the Temporal server at {address}: {error}. Start one (`make demo` "
-            "or `temporal server start-dev`) or set TEMPORAL_ADDRESS."
+            f"cannot reach the Temporal server at {address}: {_gist(error)}. Start one "
+            "(`make demo` or `temporal server start-dev`) or set TEMPORAL_ADDRESS."
         ) from error
+
+
+def _gist(error: BaseException) -> str:
+    """What went wrong, without the Rust transport's nesting around the system's words
+    (``... Os { code: 111, kind: ConnectionRefused, message: "Connection refused" } ...``)."""
+    if isinstance(error, TimeoutError):
+        return f"no answer within {CONNECT_TIMEOUT.total_seconds():g} s"
+    text = str(error)
+    system = re.search(r'message: "([^"]+)"', text)
+    return system.group(1) if system else text

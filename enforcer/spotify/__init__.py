@@ -32,6 +32,7 @@ from enforcer.spotify.errors import (
     RateLimited,
     SpotifyError,
     SpotifyHTTPError,
+    SpotifyUnreachable,
     TransientError,
 )
 from enforcer.spotify.ids import (
@@ -101,6 +102,7 @@ __all__ = [
     "SpotifyClient",
     "SpotifyError",
     "SpotifyHTTPError",
+    "SpotifyUnreachable",
     "TokenSet",
     "Track",
     "TransientError",

@@ -29,7 +29,9 @@ from enforcer.spotify.errors import (
     NotFound,
     RateLimited,
     SpotifyHTTPError,
+    SpotifyUnreachable,
     TransientError,
+    unreachable_address,
 )
 from enforcer.spotify.tokens import AccessTokenProvider
 
@@ -159,6 +161,11 @@ class Sender:
         except TimeoutError as exc:
             self.calls.record(key)
             raise TransientError(f"{key} did not answer within {self._timeout:g} s") from exc
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # No cause chain: httpx's and httpcore's add nothing a person can act on.
+            raise SpotifyUnreachable(
+                unreachable_address(str(request.url)), key, f"{type(exc).__name__}: {exc}"
+            ) from None
         except httpx.TransportError as exc:
             self.calls.record(key)
             raise TransientError(f"{key} failed: {type(exc).__name__}: {exc}") from exc

@@ -41,7 +41,9 @@ from enforcer.spotify.errors import (
     RateLimited,
     SpotifyError,
     SpotifyHTTPError,
+    SpotifyUnreachable,
     TransientError,
+    unreachable_address,
 )
 from enforcer.spotify.tokens import TokenSet
 
@@ -292,6 +294,9 @@ class OAuthClient:
     ) -> TokenSet:
         try:
             response = await self._http.post("/api/token", data=form)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            address = unreachable_address(str(self._http.base_url))
+            raise SpotifyUnreachable(address, GRANT_ENDPOINT, type(error).__name__) from None
         except httpx.TimeoutException:
             raise TransientError(f"{GRANT_ENDPOINT} timed out") from None
         except httpx.TransportError as error:

@@ -7,6 +7,7 @@ as narrowly as it needs::
     ├── InvalidIdentifier        bad input from a person, nothing was sent
     ├── LoginRequired            the refresh token is gone: only a new login helps
     ├── TransientError           5xx, timeouts, broken connections: try again later
+    │   └── SpotifyUnreachable   no connection could be made at all (names the address)
     └── SpotifyHTTPError         Spotify answered with a 4xx
         ├── BadRequest           400
         ├── AccessTokenExpired   401 that survived one refresh
@@ -45,6 +46,21 @@ class TransientError(SpotifyError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         self.status = status
         super().__init__(message)
+
+
+class SpotifyUnreachable(TransientError):
+    """No connection to Spotify (or the sandbox) could be made: a wrong address, no
+    network, or nothing listening. ``address`` is the scheme, host and port tried."""
+
+    def __init__(self, address: str, what: str, failure: str) -> None:
+        self.address = address
+        super().__init__(f"cannot reach {address} ({what} failed: {failure})")
+
+
+def unreachable_address(url: str) -> str:
+    """The part of a URL a person checks when nothing answers: scheme, host and port."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
 class SpotifyHTTPError(SpotifyError):

@@ -111,7 +111,8 @@ BLOCKED_BAND = "arBlockedBand000000000"  # tests/fixtures/small_library.json
 
 
 class WorkerThread:
-    """A worker on its own event loop, as a separate worker process would be."""
+    """A worker on its own event loop, as a separate worker process would be; it reaches
+    the in-process sandbox, or with ``over_the_network`` the settings' addresses."""
 
     def __init__(
         self,
@@ -120,7 +121,10 @@ class WorkerThread:
         settings: Settings,
         sandbox: Sandbox,
         recorder: ContractRecorder,
+        *,
+        over_the_network: bool = False,
     ) -> None:
+        self._over_the_network = over_the_network
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(
@@ -139,7 +143,7 @@ class WorkerThread:
     ) -> None:
         client = await Client.connect(address, data_converter=pydantic_data_converter)
         async with open_ledger(settings) as ledger:
-            transport = sandbox_transport(sandbox, recorder)
+            transport = None if self._over_the_network else sandbox_transport(sandbox, recorder)
             async with build_worker(
                 client, settings, ledger, task_queue=task_queue, transport=transport
             ):
