@@ -55,7 +55,7 @@ async def _plan(
 
 async def _run_planning(session: AccountSession, options: PlanOptions) -> PlanResult:
     temporal = await connect_temporal()
-    workflow_id = planning_workflow_id(session.account_id, options)
+    workflow_id = planning_workflow_id(session.account_label, options)
     status = Console(stderr=True).status(
         f"Reading the library of {session.account_id} (workflow {workflow_id}); "
         "a large library takes a while"

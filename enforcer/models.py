@@ -321,6 +321,9 @@ class EnforcementRequest(DomainModel):
 
     account_id: str
     plan_id: str
+    account_label: str | None = None
+    """What the workflow's unencrypted fields (its search attributes) call the account
+    when payloads are encrypted; None: the account ID itself."""
     max_in_flight: int = Field(default=4, ge=1, le=32)
     """Chunk activities running at once; the chunks of one playlist always run in order."""
     atomic: bool = False
@@ -518,6 +521,9 @@ class RollbackRequest(DomainModel):
     account_id: str
     batch_id: str
     item_keys: tuple[str, ...] | None = None
+    account_label: str | None = None
+    """What the workflow's unencrypted fields (its search attributes) call the account
+    when payloads are encrypted; None: the account ID itself."""
     max_in_flight: int = Field(default=4, ge=1, le=32)
     """Playlists restored at once; the library's chunks then go one after another."""
 

@@ -154,7 +154,8 @@ class EnforcementWorkflow:
     # The batch -----------------------------------------------------------------------
 
     async def _start_batch(self) -> ChunkLayout:
-        workflow.upsert_search_attributes([ENFORCEMENT_ACCOUNT.value_set(self._request.account_id)])
+        account = self._request.account_label or self._request.account_id
+        workflow.upsert_search_attributes([ENFORCEMENT_ACCOUNT.value_set(account)])
         return await workflow.execute_activity_method(
             EnforcementActivities.start_batch,
             StartBatch(batch_id=self._batch_id, request=self._request),
@@ -287,7 +288,11 @@ class EnforcementWorkflow:
         )
         await workflow.execute_child_workflow(
             RollbackWorkflow.run,
-            RollbackRequest(account_id=self._request.account_id, batch_id=self._batch_id),
+            RollbackRequest(
+                account_id=self._request.account_id,
+                batch_id=self._batch_id,
+                account_label=self._request.account_label,
+            ),
             id=rollback_workflow_id(self._batch_id),
             parent_close_policy=ParentClosePolicy.ABANDON,
         )

@@ -73,7 +73,8 @@ class RollbackWorkflow:
     async def run(self, request: RollbackRequest) -> RollbackSummary:
         self._request = request
         self._started_at = workflow.now()
-        workflow.upsert_search_attributes([ENFORCEMENT_ACCOUNT.value_set(request.account_id)])
+        account = request.account_label or request.account_id
+        workflow.upsert_search_attributes([ENFORCEMENT_ACCOUNT.value_set(account)])
         self._layout = await self._start()
         await self._set_status(BatchStatus.RUNNING)
 
