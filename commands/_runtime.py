@@ -21,6 +21,7 @@ from enforcer.config import Settings
 from enforcer.ledger import Ledger, LedgerError
 from enforcer.session import open_ledger, resolve_account, spotify_client
 from enforcer.spotify import RateLimited, SpotifyClient, SpotifyError
+from workflows.connection import configured_account_label
 
 
 def spotify_transport() -> httpx.AsyncBaseTransport | None:
@@ -66,6 +67,12 @@ class AccountSession:
     settings: Settings
     ledger: Ledger
     account_id: str
+
+    @property
+    def account_label(self) -> str:
+        """What Temporal's unencrypted fields (workflow IDs, search attributes) call the
+        account: its ID, or a keyed hash of it when payloads are encrypted."""
+        return configured_account_label(self.account_id)
 
     def spotify(self) -> AbstractAsyncContextManager[SpotifyClient]:
         return spotify_client(

@@ -27,7 +27,7 @@ from enforcer.dryrun import render_plan
 from enforcer.models import BlockedArtist, PlanOptions
 from enforcer.session import open_ledger, token_store
 from enforcer.spotify import TokenSet
-from workflows.connection import connect_temporal
+from workflows.connection import configured_account_label, connect_temporal
 from workflows.enforcement import enforcement_workflow_id
 
 DEMO_USER: Final = "user"
@@ -92,7 +92,8 @@ async def _demo(user: str, blocked_artists: int, max_in_flight: int) -> None:
         )
     typer.echo("")
     if sum(plan.counts.actions.values()):
-        batch_page = web_ui_url(temporal, enforcement_workflow_id(user, plan.id))
+        batch_id = enforcement_workflow_id(configured_account_label(user), plan.id)
+        batch_page = web_ui_url(temporal, batch_id)
         typer.echo(f"This batch in the Temporal Web UI: {batch_page}")
     typer.echo(f"Temporal Web UI: {web_ui_base(temporal)}")
 

@@ -196,13 +196,14 @@ async def start_enforcement(
     if not confirmed and not typer.confirm("Enforce this plan?", default=False):
         typer.echo("Nothing was started.", err=True)
         return None
-    batch_id = enforcement_workflow_id(session.account_id, plan.id)
+    batch_id = enforcement_workflow_id(session.account_label, plan.id)
     try:
         handle = await temporal.start_workflow(
             EnforcementWorkflow.run,
             EnforcementRequest(
                 account_id=session.account_id,
                 plan_id=plan.id,
+                account_label=session.account_label,
                 max_in_flight=max_in_flight,
                 atomic=atomic,
             ),
@@ -216,7 +217,7 @@ async def start_enforcement(
             ),
             search_attributes=TypedSearchAttributes(
                 [
-                    SearchAttributePair(ENFORCEMENT_ACCOUNT, session.account_id),
+                    SearchAttributePair(ENFORCEMENT_ACCOUNT, session.account_label),
                     SearchAttributePair(ENFORCEMENT_STATUS, BatchStatus.PENDING.value),
                 ]
             ),
@@ -426,7 +427,7 @@ async def _batches(
         query = " AND ".join(
             [
                 f"WorkflowType = '{EnforcementWorkflow.__name__}'",
-                f"{ENFORCEMENT_ACCOUNT.name} = {_quoted(session.account_id)}",
+                f"{ENFORCEMENT_ACCOUNT.name} = {_quoted(session.account_label)}",
                 *(
                     [f"{ENFORCEMENT_STATUS.name} = '{status_filter.value}'"]
                     if status_filter is not None

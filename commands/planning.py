@@ -81,7 +81,7 @@ async def _run_planning(
     """The planning's result, saying meanwhile what it waits for; an unreachable Spotify
     ends it after ``give_up_after`` seconds (default: the settings')."""
     temporal = await connect_temporal()
-    workflow_id = planning_workflow_id(session.account_id, options)
+    workflow_id = planning_workflow_id(session.account_label, options)
     console = Console(stderr=True)
     reading = (
         f"Reading the library of {session.account_id} (workflow {workflow_id}); "

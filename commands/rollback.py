@@ -137,7 +137,7 @@ async def _rollback(
         enforcement = temporal.get_workflow_handle_for(EnforcementWorkflow.run, batch_id)
         described = await _describe(enforcement)
         if described is not None and _is_running_enforcement(described):
-            _check_owner(batch_id, described, session.account_id)
+            _check_owner(batch_id, described, session)
             if keys is not None:
                 fail(
                     f"batch {batch_id!r} is still running: roll all of it back (without "
@@ -160,10 +160,15 @@ def _is_running_enforcement(described: WorkflowExecutionDescription) -> bool:
     )
 
 
-def _check_owner(batch_id: str, described: WorkflowExecutionDescription, account_id: str) -> None:
+def _check_owner(
+    batch_id: str, described: WorkflowExecutionDescription, session: AccountSession
+) -> None:
     owner = described.typed_search_attributes.get(ENFORCEMENT_ACCOUNT)
-    if owner is not None and owner != account_id:
-        fail(f"batch {batch_id!r} belongs to {owner!r}, not {account_id!r}: name it with --account")
+    if owner is not None and owner != session.account_label:
+        fail(
+            f"batch {batch_id!r} belongs to {owner!r}, not {session.account_label!r}: "
+            "name it with --account"
+        )
 
 
 # A running batch: its own signal -------------------------------------------------------
@@ -258,7 +263,12 @@ async def _roll_back_ended(
     try:
         handle = await temporal.start_workflow(
             RollbackWorkflow.run,
-            RollbackRequest(account_id=session.account_id, batch_id=batch_id, item_keys=keys),
+            RollbackRequest(
+                account_id=session.account_id,
+                batch_id=batch_id,
+                item_keys=keys,
+                account_label=session.account_label,
+            ),
             id=rollback_id,
             task_queue=configured_task_queue(),
             # Running: join it. Ended: run again, which puts back whatever is still removed.
@@ -269,7 +279,7 @@ async def _roll_back_ended(
             ),
             search_attributes=TypedSearchAttributes(
                 [
-                    SearchAttributePair(ENFORCEMENT_ACCOUNT, session.account_id),
+                    SearchAttributePair(ENFORCEMENT_ACCOUNT, session.account_label),
                     SearchAttributePair(ENFORCEMENT_STATUS, BatchStatus.PENDING.value),
                 ]
             ),

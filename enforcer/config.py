@@ -4,6 +4,11 @@
 ``SettingsError`` naming each bad variable and its value (a secret's value is never
 shown). Nothing is created on disk here: the token key file is handled by
 ``enforcer.tokenstore`` when tokens are first stored or read.
+
+``PayloadSettings()`` reads the payload keys alone (``ENFORCER_PAYLOAD_KEYS``,
+``ENFORCER_PAYLOAD_KEY_ID``), so that a command that only encrypts or decrypts Temporal
+payloads needs no Spotify settings. Key material never appears in an error, a repr or
+a log line; key IDs are not secret and are named.
 """
 
 from __future__ import annotations
@@ -12,11 +17,19 @@ import base64
 import binascii
 import ipaddress
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from enforcer.spotify.client import REQUIRED_SCOPES as CLIENT_SCOPES
@@ -65,6 +78,24 @@ class SettingsError(ValueError):
 def env_name(field: str) -> str:
     """The environment variable that sets ``field``."""
     return f"{ENV_PREFIX}{field.upper()}"
+
+
+def describe_errors(error: ValidationError, secret_fields: frozenset[str]) -> list[str]:
+    """One line per problem, naming its variable; a secret's value is never quoted."""
+    problems = []
+    for detail in error.errors(include_url=False):
+        # A model validator's error belongs to no field: its message names the variables.
+        name = str(detail["loc"][0]) if detail["loc"] else None
+        message = str(detail["msg"]).removeprefix("Value error, ")
+        if name is None:
+            problems.append(message)
+        elif detail["type"] == "missing":
+            problems.append(f"{env_name(name)} is not set")
+        elif name in secret_fields:
+            problems.append(f"{env_name(name)} (value hidden): {message}")
+        else:
+            problems.append(f"{env_name(name)}={detail['input']!r}: {message}")
+    return problems
 
 
 def _check_base_url(value: str) -> str:
@@ -146,17 +177,7 @@ class Settings(BaseSettings):
 
     @classmethod
     def _describe(cls, error: ValidationError) -> list[str]:
-        problems = []
-        for detail in error.errors(include_url=False):
-            field = str(detail["loc"][0]) if detail["loc"] else "?"
-            message = str(detail["msg"]).removeprefix("Value error, ")
-            if detail["type"] == "missing":
-                problems.append(f"{env_name(field)} is not set")
-            elif field in cls._secret_fields:
-                problems.append(f"{env_name(field)} (value hidden): {message}")
-            else:
-                problems.append(f"{env_name(field)}={detail['input']!r}: {message}")
-        return problems
+        return describe_errors(error, cls._secret_fields)
 
     @field_validator("spotify_client_id")
     @classmethod
@@ -221,3 +242,133 @@ class Settings(BaseSettings):
     def token_key_file(self) -> Path:
         """Where the token key lives when ``ENFORCER_TOKEN_KEY`` is not set."""
         return self.data_dir / "token.key"
+
+
+PAYLOAD_KEY_BYTES = 32
+"""AES-256: the only key size accepted for payload encryption."""
+
+_PAYLOAD_KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+@dataclass(frozen=True)
+class PayloadKey:
+    """One payload key: its ID (written, in clear, next to every payload it encrypts)
+    and its 32 bytes (never shown)."""
+
+    key_id: str
+    secret: bytes = field(repr=False)
+
+
+def parse_payload_keys(text: str) -> tuple[PayloadKey, ...]:
+    """``keyid:base64key`` entries, comma-separated, in the order given.
+
+    Raises ``ValueError`` naming the entry (by position, and by key ID when it has a
+    valid one), never quoting key material.
+    """
+    keys: list[PayloadKey] = []
+    seen: set[str] = set()
+    entries = [entry.strip() for entry in text.split(",")]
+    for position, entry in enumerate(entries, start=1):
+        if not entry:
+            raise ValueError(f"entry {position} is empty (stray comma?)")
+        key_id, colon, encoded = entry.partition(":")
+        key_id, encoded = key_id.strip(), encoded.strip()
+        if not colon:
+            raise ValueError(f"entry {position} is not KEY_ID:BASE64_KEY")
+        if not _PAYLOAD_KEY_ID.fullmatch(key_id):
+            raise ValueError(
+                f"entry {position}: a key ID is 1 to 64 letters, digits, '.', '_' or '-'"
+            )
+        if key_id in seen:
+            raise ValueError(f"key ID {key_id!r} appears more than once")
+        seen.add(key_id)
+        try:
+            secret = base64.b64decode(encoded.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError, ValueError):
+            raise ValueError(f"key {key_id!r} is not base64") from None
+        if len(secret) != PAYLOAD_KEY_BYTES:
+            raise ValueError(
+                f"key {key_id!r} is {len(secret)} bytes; an AES-256 key is "
+                f"{PAYLOAD_KEY_BYTES} (make one with `starter.py codec-key`)"
+            )
+        keys.append(PayloadKey(key_id, secret))
+    return tuple(keys)
+
+
+def format_payload_key(key: PayloadKey) -> str:
+    """The ``keyid:base64key`` entry ``ENFORCER_PAYLOAD_KEYS`` takes for ``key``."""
+    return f"{key.key_id}:{base64.b64encode(key.secret).decode('ascii')}"
+
+
+class PayloadSettings(BaseSettings):
+    """Encryption of Temporal payloads, read from ``ENFORCER_PAYLOAD_KEYS`` and
+    ``ENFORCER_PAYLOAD_KEY_ID``.
+
+    No keys: payloads are plain. Keys: every payload is encrypted with the current key
+    (``payload_key_id``, by default the first listed); every listed key decrypts.
+    Rotation adds a key and makes it current; the old ones stay listed for what they
+    encrypted.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    _secret_fields: ClassVar[frozenset[str]] = frozenset({"payload_keys"})
+
+    payload_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated KEY_ID:BASE64_KEY entries (32-byte AES keys).",
+    )
+    payload_key_id: str | None = Field(
+        default=None, description="The ID of the key that encrypts; default: the first."
+    )
+    _keys: tuple[PayloadKey, ...] = PrivateAttr(default=())
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            problems = describe_errors(error, self._secret_fields)
+        else:
+            return
+        # Raised outside the handler, so that pydantic's error (which quotes every
+        # input, keys included) does not travel along as its context.
+        raise SettingsError(problems)
+
+    @field_validator("payload_keys")
+    @classmethod
+    def _payload_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parse_payload_keys(value.get_secret_value())
+        return value
+
+    @field_validator("payload_key_id")
+    @classmethod
+    def _payload_key_id(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @model_validator(mode="after")
+    def _current_key(self) -> Self:
+        if self.payload_keys is not None:
+            self._keys = parse_payload_keys(self.payload_keys.get_secret_value())
+        known = [key.key_id for key in self._keys]
+        if self.payload_key_id is not None and self.payload_key_id not in known:
+            listed = f"the keys listed are {', '.join(known)}" if known else "no key is set"
+            raise ValueError(
+                f"{env_name('payload_key_id')}={self.payload_key_id!r}: not a key of "
+                f"{env_name('payload_keys')} ({listed})"
+            )
+        return self
+
+    @property
+    def keys(self) -> tuple[PayloadKey, ...]:
+        """Every key that decrypts, in the order listed; empty when encryption is off."""
+        return self._keys
+
+    @property
+    def current_key(self) -> PayloadKey | None:
+        """The key that encrypts new payloads; None when encryption is off."""
+        if not self._keys:
+            return None
+        wanted = self.payload_key_id or self._keys[0].key_id
+        return next(key for key in self._keys if key.key_id == wanted)

@@ -336,6 +336,9 @@ class EnforcementRequest(DomainModel):
 
     account_id: RequestId
     plan_id: RequestId
+    account_label: str | None = None
+    """What the workflow's unencrypted fields (its search attributes) call the account
+    when payloads are encrypted; None: the account ID itself."""
     max_in_flight: int = Field(default=4, ge=1, le=32)
     """Chunk activities running at once; the chunks of one playlist always run in order."""
     atomic: bool = False
@@ -622,6 +625,9 @@ class RollbackRequest(DomainModel):
     account_id: RequestId
     batch_id: RequestId
     item_keys: Annotated[tuple[RequestId, ...], Field(min_length=1)] | None = None
+    account_label: str | None = None
+    """What the workflow's unencrypted fields (its search attributes) call the account
+    when payloads are encrypted; None: the account ID itself."""
     max_in_flight: int = Field(default=4, ge=1, le=32)
     """Chunks restored at once; the chunks of one playlist go one after another."""
     state: RollbackState | None = None

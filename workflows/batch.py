@@ -71,6 +71,9 @@ class BatchWorkflow(Generic[StateT]):
 
     _state: StateT
     _account_id: str
+    _account_label: str
+    """What unencrypted fields (search attributes) call the account: its ID, or a keyed
+    hash of it when payloads are encrypted."""
     _max_in_flight: int
     _done_word: ClassVar[str] = "done"
     """What a completed item is, in the Web UI: "removed", "restored"."""
@@ -382,7 +385,7 @@ class BatchWorkflow(Generic[StateT]):
         self._show_details()
 
     def _show_account(self) -> None:
-        workflow.upsert_search_attributes([ENFORCEMENT_ACCOUNT.value_set(self._account_id)])
+        workflow.upsert_search_attributes([ENFORCEMENT_ACCOUNT.value_set(self._account_label)])
 
     async def _set_status(self, status: BatchStatus, *, force: bool = False) -> None:
         """The status everywhere a person looks: the query, the Web UI, the ledger."""

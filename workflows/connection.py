@@ -2,7 +2,9 @@
 
 ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, TLS and profiles are read the way every
 Temporal tool reads them (``temporalio.envconfig``), so one configuration serves the
-CLI, the Web UI and this project alike.
+CLI, the Web UI and this project alike. The data converter comes from ``ENFORCER_PAYLOAD_*``
+(``workflows.codec``): the starter and the worker both build it here, so they always
+agree on whether and how payloads are encrypted.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from datetime import timedelta
 from typing import Final
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError
+
+from enforcer.config import PayloadSettings
+from workflows import codec
 
 DEFAULT_TASK_QUEUE: Final = "blocklist-enforcer"
 SPOTIFY_TASK_QUEUE: Final = "spotify-api"
@@ -48,14 +53,27 @@ class TemporalUnreachable(ConnectionError):
     """The Temporal server did not answer: nothing was started."""
 
 
+def configured_data_converter() -> DataConverter:
+    """The pydantic data converter, with the AES-GCM codec when payload keys are set
+    (a bad key setting raises ``SettingsError`` naming it)."""
+    return codec.data_converter(PayloadSettings())
+
+
+def configured_account_label(account_id: str) -> str:
+    """What workflow IDs and search attributes call the account: its ID, or a keyed
+    hash of it when payloads are encrypted (``workflows.codec.account_label``)."""
+    return codec.account_label(PayloadSettings(), account_id)
+
+
 async def connect_temporal() -> Client:
     """A client for the server the environment names, failing within seconds if none."""
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", DEFAULT_ADDRESS)
     address = config["target_host"]
+    converter = configured_data_converter()
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT.total_seconds()):
-            return await Client.connect(**config, data_converter=pydantic_data_converter)
+            return await Client.connect(**config, data_converter=converter)
     except (RPCError, RuntimeError, TimeoutError) as error:
         raise TemporalUnreachable(
             f"cannot reach the Temporal server at {address}: {_gist(error)}. Start one "

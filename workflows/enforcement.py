@@ -52,6 +52,7 @@ class EnforcementWorkflow(BatchWorkflow[BatchState]):
         super().__init__()
         self._request = request
         self._account_id = request.account_id
+        self._account_label = request.account_label or request.account_id
         self._max_in_flight = request.max_in_flight
         if request.state is None:
             self._state = BatchState(batch_id=workflow.info().workflow_id)
@@ -191,7 +192,11 @@ class EnforcementWorkflow(BatchWorkflow[BatchState]):
         self._show_details()
         undone: RollbackSummary = await workflow.execute_child_workflow(
             RollbackWorkflow.run,
-            RollbackRequest(account_id=self._account_id, batch_id=self._state.batch_id),
+            RollbackRequest(
+                account_id=self._account_id,
+                batch_id=self._state.batch_id,
+                account_label=self._request.account_label,
+            ),
             id=rollback_id,
             parent_close_policy=ParentClosePolicy.ABANDON,
         )

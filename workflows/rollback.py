@@ -61,6 +61,7 @@ class RollbackWorkflow(BatchWorkflow[RollbackState]):
         super().__init__()
         self._request = request
         self._account_id = request.account_id
+        self._account_label = request.account_label or request.account_id
         self._max_in_flight = request.max_in_flight
         if request.state is None:
             self._state = RollbackState(

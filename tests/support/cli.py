@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
@@ -30,6 +29,7 @@ from enforcer.spotify import TokenSet
 from tests.support.contract import ContractRecorder
 from tests.support.sandbox import sandbox_transport
 from worker import build_worker
+from workflows.connection import configured_data_converter
 
 API = "https://api.sandbox.test/v1"
 ACCOUNTS = "https://accounts.sandbox.test"
@@ -141,7 +141,9 @@ class WorkerThread:
         sandbox: Sandbox,
         recorder: ContractRecorder,
     ) -> None:
-        client = await Client.connect(address, data_converter=pydantic_data_converter)
+        # The worker's converter comes from the environment, as the starter's does: a
+        # test that sets ENFORCER_PAYLOAD_KEYS gets both encrypting with the same keys.
+        client = await Client.connect(address, data_converter=configured_data_converter())
         async with open_ledger(settings) as ledger:
             transport = None if self._over_the_network else sandbox_transport(sandbox, recorder)
             async with build_worker(
