@@ -3,7 +3,8 @@
 The cut is made once per batch and stored on the items (``chunk``, ``lane``), so the
 workflow carries chunk numbers only and every retry, worker and continued run sees
 the same chunks. Library items (liked songs, saved albums, followed artists: one
-``/me/library`` call may mix them) come first, in plan order, in lane -1; then each
+``/me/library`` call may mix them) come first, in plan order, in lane -1 (liked songs
+cut apart first when asked: a rollback saves them with their dates, 50 a call); then each
 playlist's items, playlist by playlist in the plan order of its first item, one lane
 per playlist, because the chunks of one playlist must run in order.
 """
@@ -66,9 +67,13 @@ def cut(
     *,
     library_chunk_size: int,
     playlist_chunk_size: int,
+    liked_song_chunk_size: int | None = None,
 ) -> tuple[list[dict[str, int]], ChunkLayout]:
-    """Each item's chunk and lane, from ``(id, entity type, playlist)`` in plan order."""
+    """Each item's chunk and lane, from ``(id, entity type, playlist)`` in plan order.
+    With ``liked_song_chunk_size``, liked songs are cut apart, first, in chunks of
+    that size, and the other library items after them."""
     totals: Counter[EntityType] = Counter()
+    liked: list[int] = []
     library: list[int] = []
     playlists: dict[str | None, list[int]] = {}
     for item_id, entity_type, playlist_id in items:
@@ -76,12 +81,18 @@ def cut(
         totals[kind] += 1
         if kind is EntityType.PLAYLIST_ITEM:
             playlists.setdefault(playlist_id, []).append(item_id)
+        elif kind is EntityType.LIKED_SONG and liked_song_chunk_size is not None:
+            liked.append(item_id)
         else:
             library.append(item_id)
 
     assignments: list[dict[str, int]] = []
     chunk = 0
-    for part in chunks(library, library_chunk_size):
+    library_parts = [
+        *(chunks(liked, liked_song_chunk_size) if liked_song_chunk_size is not None else ()),
+        *chunks(library, library_chunk_size),
+    ]
+    for part in library_parts:
         assignments.extend(
             {"item_id": item_id, "item_chunk": chunk, "item_lane": LIBRARY_LANE} for item_id in part
         )
@@ -104,16 +115,28 @@ def cut(
 
 class ChunkStore(BatchStore):
     async def assign_chunks(
-        self, batch_id: str, *, library_chunk_size: int, playlist_chunk_size: int
+        self,
+        batch_id: str,
+        *,
+        library_chunk_size: int,
+        playlist_chunk_size: int,
+        liked_song_chunk_size: int | None = None,
     ) -> ChunkLayout:
         """Cut the batch's items into chunks, once: a batch cut before keeps its cut,
         whatever sizes are asked for now, and its layout is returned unchanged.
 
         Chunks are numbered from 0: ``library_chunk_size`` library items per chunk
-        first, then each playlist's items, ``playlist_chunk_size`` per chunk.
+        first, then each playlist's items, ``playlist_chunk_size`` per chunk. With
+        ``liked_song_chunk_size`` the liked songs are cut apart, in chunks of that size,
+        before the other library items (a rollback saves them through another endpoint).
         """
         library_size = _count_of(library_chunk_size, "library_chunk_size", least=1)
         playlist_size = _count_of(playlist_chunk_size, "playlist_chunk_size", least=1)
+        liked_size = (
+            None
+            if liked_song_chunk_size is None
+            else _count_of(liked_song_chunk_size, "liked_song_chunk_size", least=1)
+        )
         async with writing(self._engine) as connection:
             await self._lock_batch(connection, batch_id)
             existing = await self._layout(connection, batch_id)
@@ -128,6 +151,7 @@ class ChunkStore(BatchStore):
                 rows,
                 library_chunk_size=library_size,
                 playlist_chunk_size=playlist_size,
+                liked_song_chunk_size=liked_size,
             )
             # One executemany of a prepared UPDATE by primary key: 100,000 items in
             # about a second, where an UPDATE per chunk would be thousands of statements.
