@@ -562,12 +562,12 @@ class _PlaylistRestoring:
     async def _restore_all(self, client: SpotifyClient) -> None:
         if not self._facts.restore & {o.key for o in self._facts.removed}:
             return  # All back: a retry after the originals were marked rolled back.
-        stored = (self._keeper.after_state or {}).get(_RESTORE_PROGRESS)
+        stored = _stored_progress(self._keeper.after_state)
         snapshot = await client.playlist_snapshot_id(self._playlist_id)
         if stored is None:
             progress = await self._first_progress(client, snapshot)
         else:
-            progress = _PlaylistProgress.model_validate(stored)
+            progress = stored
             if snapshot != progress.snapshot:
                 progress = await self._reconcile(client, progress, snapshot)
             # Else nothing changed since the last record: a call being sent then was
@@ -670,16 +670,37 @@ class _PlaylistRestoring:
         snapshot read after the pages must be the one before them, else a page may be
         of another version, and the pages are read again."""
         while True:
-            items = await client.all_playlist_items(self._playlist_id)
+            entries: list[str | None] = []
+            async for page in client.playlist_items_pages(self._playlist_id):
+                entries.extend(item.uri for item in page.items)
+                # A long playlist under rate limits takes minutes: still alive.
+                activity.heartbeat(self._earlier.model_copy(update={"call": self.call}))
             after = await client.playlist_snapshot_id(self._playlist_id)
             if after == snapshot:
-                return tuple(item.uri for item in items), snapshot
+                return tuple(entries), snapshot
             snapshot = after
 
     async def _store(self, progress: _PlaylistProgress) -> _PlaylistProgress:
         after = {**(self._keeper.after_state or {}), _RESTORE_PROGRESS: progress.model_dump()}
         await self._ledger.set_after_state(self._batch_id, self._keeper.key, after)
         return progress
+
+
+def _stored_progress(after_state: dict[str, Any] | None) -> _PlaylistProgress | None:
+    """The progress an earlier attempt recorded, if any. One recorded before snapshots
+    were (the plan's start, read whole, and the positions back) becomes progress at an
+    unknown snapshot: the playlist is read whole, and the calls it shows applied count."""
+    stored = (after_state or {}).get(_RESTORE_PROGRESS)
+    if stored is None:
+        return None
+    if "snapshot" not in stored and "starting_from" in stored:
+        return _PlaylistProgress(
+            snapshot="",
+            sending=True,
+            plan_from=tuple(stored["starting_from"]),
+            restored_positions=tuple(stored.get("restored_positions", ())),
+        )
+    return _PlaylistProgress.model_validate(stored)
 
 
 def _looks_applied(plan: PlaylistRestorePlan, index: int, now: Uris) -> bool:
