@@ -21,6 +21,7 @@ from temporalio import activity
 from activities._base import SpotifyActivities, kept_alive, refusal_error, tally_items
 from enforcer.ledger import ActionItemRecord, LedgerError
 from enforcer.models import (
+    SNAPSHOT_AFTER,
     TERMINAL_ITEM_STATUSES,
     BatchKind,
     BatchStatus,
@@ -127,9 +128,9 @@ class EnforcementActivities(SpotifyActivities):
             keys = [item.key for item in unfinished]
             await self._ledger.mark_items(request.batch_id, keys, ItemStatus.IN_PROGRESS)
             async with kept_alive(), self._client(request.account_id, request.batch_id) as client:
-                refusal = await self._calls(lambda: _remove(client, unfinished))
+                refusal, snapshot = await self._calls(lambda: _remove(client, unfinished))
                 legacy = _legacy_operations(client)
-            await self._record(request.batch_id, unfinished, refusal)
+            await self._record(request.batch_id, unfinished, refusal, snapshot)
         finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
         return ChunkOutcome(
             chunk=request.chunk,
@@ -195,11 +196,15 @@ class EnforcementActivities(SpotifyActivities):
         batch_id: str,
         items: Sequence[ActionItemRecord],
         refusal: SpotifyHTTPError | None,
+        snapshot: str | None,
     ) -> None:
         keys = [item.key for item in items]
         if refusal is None:
+            # A playlist's new snapshot_id: a rollback that finds it still there knows
+            # the playlist is as enforcement left it without reading it.
+            kept = {} if snapshot is None else {SNAPSHOT_AFTER: snapshot}
             await self._ledger.mark_items(
-                batch_id, keys, ItemStatus.COMPLETED, after_state={"present": False}
+                batch_id, keys, ItemStatus.COMPLETED, after_state={"present": False, **kept}
             )
         elif isinstance(refusal, _SKIPPING_REFUSALS):
             await self._ledger.mark_items(batch_id, keys, ItemStatus.SKIPPED, error=str(refusal))
@@ -209,19 +214,21 @@ class EnforcementActivities(SpotifyActivities):
 
 async def _remove(
     client: SpotifyClient, items: Sequence[ActionItemRecord]
-) -> SpotifyHTTPError | None:
+) -> tuple[SpotifyHTTPError | None, str | None]:
     """Removes the chunk's URIs in one call; a refusal is returned, not raised, so that
-    the items end failed or skipped with Spotify's reason while the batch goes on."""
+    the items end failed or skipped with Spotify's reason while the batch goes on.
+    Also returns the playlist's ``snapshot_id`` after the removal (None for the library)."""
     uris = [item.uri for item in items]
     playlist_id = items[0].container_id
+    snapshot = None
     try:
         if items[0].entity_type is EntityType.PLAYLIST_ITEM and playlist_id is not None:
-            await client.remove_playlist_items(playlist_id, uris)
+            snapshot = await client.remove_playlist_items(playlist_id, uris)
         else:
             await client.remove_from_library(uris)
     except (BadRequest, *_SKIPPING_REFUSALS) as refusal:
-        return refusal
-    return None
+        return refusal, None
+    return None, snapshot
 
 
 def _legacy_operations(client: SpotifyClient) -> tuple[str, ...]:

@@ -4,7 +4,9 @@ A large library takes thousands of requests and can meet hours of rate limiting,
 every page read is stored in the ledger before the activity heartbeats the cursor of
 the next one. An attempt that follows a crash resumes from the last heartbeat, not
 from page one; a page read twice replaces itself. Only counts and IDs go back to the
-workflow: the library itself never enters a workflow payload.
+workflow: the library itself never enters a workflow payload. The scan is discarded
+once the plan is stored, but for the entries of each playlist the plan edits, which
+the plan keeps (a rollback needs them).
 """
 
 from __future__ import annotations
@@ -162,6 +164,17 @@ class LibraryActivities(SpotifyActivities):
             plan = make_plan(library, blocklist, protect, request.options)
         except PlanInputError as error:
             raise refusal_error(str(error)) from error
+        # Before the plan: a stored plan always has its playlists (a rollback tells the
+        # items enforcement kept from them without reading the playlist again).
+        edited = {action.container_id for action in plan.actions if action.container_id}
+        for scanned in library.playlists:
+            if scanned.playlist.id in edited and scanned.items is not None:
+                await self._ledger.save_planned_playlist(
+                    plan.id,
+                    request.account_id,
+                    scanned.playlist.id,
+                    [item.uri for item in scanned.items],
+                )
         await self._ledger.save_plan(plan)
         return PlanResult(plan_id=plan.id, counts=plan.counts)
 

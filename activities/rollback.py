@@ -1,26 +1,62 @@
 """Undoing a batch: the rollback batch in the ledger, and the calls that put things back.
 
-Every activity here may run twice. The rollback batch and its items are created
-idempotently. Saving to the library is idempotent on Spotify's side; adding to a
-playlist is not (every POST adds copies), so a playlist's restoration stores the
-playlist it planned from before its first call, reads the playlist before every call
-and compares it with what the plan expects: a call already applied (the worker died
-after Spotify accepted it, before the ledger heard of it) is not sent again, and a
-playlist someone else changed meanwhile is planned again from what it has become.
+Every activity here may run twice, and a worker may die at any instruction. The
+rollback batch and its items are created idempotently. Saving to the library is
+idempotent on Spotify's side; adding to a playlist is not (every POST adds copies).
+
+A playlist's restoration keeps its progress in the ledger, on one of its items
+(``after_state["restore"]``): what its plan starts from, how many of the plan's calls
+are confirmed, the playlist's ``snapshot_id`` after them, and whether the next call
+is being sent. Before each insert the ledger says which call is about to go and the
+snapshot it starts from; after the answer, the snapshot Spotify returned, before the
+next call goes. So:
+
+- The first attempt makes one small read (``snapshot_id`` alone). When it is the
+  snapshot enforcement's last removal returned, the playlist is as enforcement left
+  it: the plan is made from the entries the plan kept, minus the occurrences removed,
+  without reading the playlist. Otherwise it is read whole (the person edited it, or an
+  earlier rollback put some items back) and planned from what it is, by the neighbour
+  rule of ``enforcer.restore``.
+- Consecutive inserts need no read between them: each starts from the snapshot the
+  one before returned, recorded before it is sent.
+- A later attempt (after a 429, a 5xx, a dead worker) makes one small read: the
+  snapshot recorded -> it carries on from the last confirmed call (the call being
+  sent, if any, was not applied); anything else -> the playlist is read whole and
+  compared with the states the plan passes through: a call Spotify applied but whose
+  answer was lost is found applied and never sent again; a playlist someone else
+  changed is planned again from what it has become.
+- An edit the person makes in the instant between two consecutive inserts of one
+  attempt is not seen before the next insert (the price of not reading between
+  them); one made while the restoration waits (a rate limit, a retry) is.
+
+Library chunks: liked songs, when their dates can be kept, in chunks of 200 (a
+multiple of 50, the dated endpoint's limit, and of 40, ``/me/library``'s, should
+Spotify refuse the dates), oldest first; albums (oldest first) and artists after them,
+40 a chunk, one ``/me/library`` call each. When Spotify is known to refuse the dates
+for the account, everything goes 40 to a chunk and a call, songs and albums oldest
+first, then artists.
+
+What an activity raises is small (``activities._failures``: a short message, no cause
+chain, never a playlist's contents); heartbeat details are a few counters. Requests are
+counted in the ledger by the gated client, not here.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities._base import KeepAlive, SpotifyActivities, kept_alive, refusal_error, tally_items
 from enforcer.ledger import ActionItemRecord, BatchRecord, Ledger, LedgerError
 from enforcer.models import (
+    SNAPSHOT_AFTER,
     TERMINAL_BATCH_STATUSES,
     TERMINAL_ITEM_STATUSES,
     Action,
@@ -41,18 +77,28 @@ from enforcer.models import (
     StartRollback,
 )
 from enforcer.restore import (
+    LikedSong,
     LikedSongsEndpoint,
     PlaylistRestorePlan,
     RemovedOccurrence,
+    left_by_removal,
     liked_song_uris,
+    original_playlist,
     plan_library_restore,
     plan_liked_songs_restore,
     plan_playlist_restore,
     removed_occurrences,
 )
 from enforcer.spotify import Generation, Operation, SpotifyClient
-from enforcer.spotify.errors import BadRequest, EndpointGone, Forbidden, NotFound, SpotifyHTTPError
-from enforcer.spotify.limits import LIBRARY_URIS_PER_CALL
+from enforcer.spotify.errors import (
+    BadRequest,
+    EndpointGone,
+    Forbidden,
+    NotFound,
+    SpotifyHTTPError,
+    TransientError,
+)
+from enforcer.spotify.limits import LEGACY_LIKED_SONGS_PER_CALL, LIBRARY_URIS_PER_CALL
 
 ITEMS_PER_READ: Final = 5_000
 LISTED_IN_SUMMARY: Final = 20
@@ -62,6 +108,9 @@ ledger marks every one (``after_state["dates_lost"]``)."""
 WHOLE_PLAYLIST: Final = 2**31 - 1
 """The rollback's chunk size for playlists: one activity restores a whole playlist,
 since where an item goes back depends on every other item of it."""
+LIKED_SONGS_PER_CHUNK: Final = math.lcm(LEGACY_LIKED_SONGS_PER_CALL, LIBRARY_URIS_PER_CALL)
+"""The rollback's chunk of liked songs: whole calls whether Spotify keeps their dates
+(50 a call) or refuses them (40 a call through ``/me/library``)."""
 DATES_LOST: Final = "dates_lost"
 _RESTORE_PROGRESS: Final = "restore"
 _REFUSALS = (BadRequest, Forbidden, NotFound, EndpointGone)
@@ -69,15 +118,36 @@ _REFUSALS = (BadRequest, Forbidden, NotFound, EndpointGone)
 Uris = tuple[str | None, ...]
 
 
-class _PlaylistProgress(BaseModel):
-    """Stored in the ledger before a playlist's first insert call (and again after a
-    re-plan): the playlist the plan starts from, and the original positions restored
-    before it. With them a retry makes the very same plan, and finds where it stands."""
+class _Attempts(BaseModel):
+    """What earlier attempts found, and the call a playlist's restoration reached, in
+    heartbeat details (the ledger, not this, decides what is sent again)."""
 
     model_config = ConfigDict(frozen=True)
 
-    starting_from: Uris
+    call: int = 0
+    calls_found_applied: int = 0
+    replans: int = 0
+
+
+class _PlaylistProgress(BaseModel):
+    """A playlist's restoration as the ledger knows it (module docstring): with it any
+    attempt makes the very same plan, and knows how far it got."""
+
+    model_config = ConfigDict(frozen=True)
+
+    snapshot: str
+    """The playlist's ``snapshot_id`` once ``calls_done`` calls of the plan applied."""
+    calls_done: int = 0
+    sending: bool = False
+    """Call ``calls_done`` is being sent from ``snapshot``; no answer recorded yet."""
+    plan_from: Uris | None = None
+    """The playlist the plan starts from, as read; None: as the batch undone left it
+    (the plan's entries without the occurrences still removed), not read."""
     restored_positions: tuple[int, ...] = ()
+    """Original positions put back by earlier plans: kept items for this one."""
+    original: Uris | None = None
+    """The playlist before enforcement, rebuilt from a read when the plan did not keep
+    it (a plan made before plans kept their playlists)."""
 
 
 class RollbackActivities(SpotifyActivities):
@@ -96,16 +166,20 @@ class RollbackActivities(SpotifyActivities):
     @activity.defn(name="start_rollback")
     async def start_rollback(self, start: StartRollback) -> RollbackLayout:
         """Checks the request, creates the rollback batch with the inverse of every
-        completed item chosen, and cuts it: a chunk per playlist, 40 library items a chunk.
-        Refuses (changing nothing) an unknown batch, another account's, a rollback, a
-        batch still running, and chosen keys the batch does not have."""
+        completed item chosen, and cuts it: a chunk per playlist; liked songs 200 a
+        chunk, then albums and artists 40 a chunk (all 40 a chunk when Spotify is known
+        to refuse the songs' dates: see the module docstring). Refuses (changing
+        nothing) an unknown batch, another account's, a rollback, a batch still
+        running, and chosen keys the batch does not have."""
         async with kept_alive():
             return await self._start_rollback(start)
 
     async def _start_rollback(self, start: StartRollback) -> RollbackLayout:
         request = start.request
         original = await self._batch_to_undo(request.account_id, request.batch_id)
-        chosen, nothing_to_undo = await self._completed_chosen(request.batch_id, request.item_keys)
+        chosen, nothing_to_undo = await self._completed_chosen(
+            request.batch_id, request.item_keys
+        )
         batch_id = await self._rollback_batch(start, original.plan_id)
         cut_before = await self._ledger.chunk_layout(batch_id)
         if cut_before is None or not cut_before.chunks:
@@ -113,8 +187,15 @@ class RollbackActivities(SpotifyActivities):
             for offset in range(0, len(chosen), ITEMS_PER_READ):
                 part = chosen[offset : offset + ITEMS_PER_READ]
                 await self._ledger.create_action_items(batch_id, [_inverse(i) for i in part])
+        generations = await self._ledger.generations(request.account_id)
+        dates_refused = generations.get(Operation.LIKED_SONGS_SAVE_WITH_DATES) is (
+            Generation.CURRENT
+        )
         layout = await self._ledger.assign_chunks(
-            batch_id, library_chunk_size=LIBRARY_URIS_PER_CALL, playlist_chunk_size=WHOLE_PLAYLIST
+            batch_id,
+            library_chunk_size=LIBRARY_URIS_PER_CALL,
+            playlist_chunk_size=WHOLE_PLAYLIST,
+            liked_song_chunk_size=None if dates_refused else LIKED_SONGS_PER_CHUNK,
         )
         return RollbackLayout(batch_id=batch_id, layout=layout, nothing_to_undo=nothing_to_undo)
 
@@ -289,58 +370,87 @@ class RollbackActivities(SpotifyActivities):
     @activity.defn(name="restore_playlist")
     async def restore_playlist(self, request: RestoreChunkRequest) -> RestoreOutcome:
         """Puts one playlist's removed items back at their places, each insert call
-        checked against the playlist first (see the module's docstring)."""
+        checked by the playlist's ``snapshot_id`` first (see the module's docstring)."""
         items = await self._ledger.chunk_items(request.batch_id, request.chunk)
         unfinished = [item for item in items if item.status not in TERMINAL_ITEM_STATUSES]
-        restoring: _PlaylistRestoring | None = None
-        if unfinished:
-            playlist_id = unfinished[0].container_id
-            assert playlist_id is not None, unfinished[0].key
-            removed = await self._still_removed(request, playlist_id)
-            restore = {_original_key(item) for item in unfinished}
-            keys = [item.key for item in unfinished]
-            await self._ledger.mark_items(request.batch_id, keys, ItemStatus.IN_PROGRESS)
-            async with (
-                kept_alive() as keep_alive,
-                self._client(request.account_id, request.batch_id) as client,
-            ):
-                restoring = _PlaylistRestoring(
-                    self._ledger, request.batch_id, unfinished[0], playlist_id, removed, restore
-                )
+        earlier = _previous_attempts()
+        if not unfinished:
+            return RestoreOutcome(
+                chunk=request.chunk,
+                tallies=tally_items(items),
+                traffic=await self._ledger.traffic(request.batch_id),
+                calls_found_applied=earlier.calls_found_applied,
+                replans=earlier.replans,
+            )
+        playlist_id = unfinished[0].container_id
+        assert playlist_id is not None, unfinished[0].key
+        removed, left_by_enforcement = await self._still_removed(request, playlist_id)
+        undone = await self._ledger.batch(request.rollback_of)
+        original = await self._ledger.planned_playlist(undone.plan_id, playlist_id)
+        restore = {_original_key(item) for item in unfinished}
+        await self._ledger.mark_items(
+            request.batch_id, [item.key for item in unfinished], ItemStatus.IN_PROGRESS
+        )
+        restoring = _PlaylistRestoring(
+            self._ledger,
+            request.batch_id,
+            unfinished[0],
+            playlist_id,
+            _PlaylistFacts(removed, restore, left_by_enforcement, original),
+            earlier,
+        )
+        async with kept_alive() as keep_alive, self._client(
+            request.account_id, request.batch_id
+        ) as client:
+            try:
                 refusal = await self._calls(lambda: restoring.run(client, keep_alive))
-            if refusal is None:
-                # The originals first: a retry after a crash between the two writes finds
-                # them back in the playlist, and nothing left to insert.
-                await self._ledger.mark_items(
-                    request.rollback_of, sorted(restore), ItemStatus.ROLLED_BACK
-                )
-                await self._ledger.mark_items(
-                    request.batch_id, keys, ItemStatus.COMPLETED, after_state={"present": True}
-                )
-            else:
-                await self._ledger.mark_items(
-                    request.batch_id, keys, ItemStatus.FAILED, error=str(refusal)
-                )
+            except Exception:
+                keep_alive.beat(restoring.attempts())
+                raise
+        keys = [item.key for item in unfinished]
+        if refusal is None:
+            # The originals first: a retry after a crash between the two writes finds
+            # them back in the playlist, and nothing left to insert.
+            await self._ledger.mark_items(
+                request.rollback_of, sorted(restore), ItemStatus.ROLLED_BACK
+            )
+            await self._ledger.mark_items(
+                request.batch_id, keys, ItemStatus.COMPLETED, after_state={"present": True}
+            )
+        else:
+            await self._ledger.mark_items(
+                request.batch_id, keys, ItemStatus.FAILED, error=str(refusal)
+            )
         finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
+        attempts = restoring.attempts()
         return RestoreOutcome(
             chunk=request.chunk,
             tallies=tally_items(finished),
             traffic=await self._ledger.traffic(request.batch_id),
-            calls_found_applied=restoring.found_applied if restoring else 0,
-            replans=restoring.replans if restoring else 0,
+            calls_found_applied=attempts.calls_found_applied,
+            replans=attempts.replans,
         )
 
     async def _still_removed(
         self, request: RestoreChunkRequest, playlist_id: str
-    ) -> list[RemovedOccurrence]:
+    ) -> tuple[list[RemovedOccurrence], str | None]:
         """Every occurrence the batch undone removed from the playlist and that is not
         back: those of its items still completed (rolled-back ones are in the playlist
-        again, and count as kept, like those enforcement failed to remove)."""
+        again, and count as kept, like those enforcement failed to remove). And the
+        ``snapshot_id`` the playlist had once enforcement's last removal from it applied
+        (None when no removal recorded one)."""
         removed: list[RemovedOccurrence] = []
+        last_chunk, left_by_enforcement = -1, None
         for item in await self._ledger.container_items(request.rollback_of, playlist_id):
             if item.status is ItemStatus.COMPLETED:
                 removed.extend(removed_occurrences(item.planned))
-        return removed
+            snapshot = (item.after_state or {}).get(SNAPSHOT_AFTER)
+            # A playlist's chunks are removed in order: the last one's snapshot is the
+            # playlist as enforcement left it.
+            chunk = item.chunk if item.chunk is not None else -1
+            if isinstance(snapshot, str) and chunk > last_chunk:
+                last_chunk, left_by_enforcement = chunk, snapshot
+        return removed, left_by_enforcement
 
     @activity.defn(name="restore_library_chunk")
     async def restore_library_chunk(self, request: RestoreChunkRequest) -> RestoreOutcome:
@@ -391,8 +501,23 @@ class RollbackActivities(SpotifyActivities):
             )
 
 
+@dataclass(frozen=True)
+class _PlaylistFacts:
+    """What the ledger says about one playlist before its restoration starts."""
+
+    removed: list[RemovedOccurrence]
+    """Every occurrence the batch undone removed from it and that is not back."""
+    restore: set[str]
+    """The original keys of the items to put back."""
+    left_by_enforcement: str | None
+    """The ``snapshot_id`` enforcement's last removal returned."""
+    original: Uris | None
+    """Its entries as the plan saw them; None when the plan did not keep them."""
+
+
 class _PlaylistRestoring:
-    """One attempt at one playlist: plan, then for each call read, compare, send."""
+    """One attempt at one playlist: learn where it stands, then insert call by call,
+    each recorded in the ledger before it is sent and after it is answered."""
 
     def __init__(
         self,
@@ -400,82 +525,188 @@ class _PlaylistRestoring:
         batch_id: str,
         keeper: ActionItemRecord,
         playlist_id: str,
-        removed: list[RemovedOccurrence],
-        restore: set[str],
+        facts: _PlaylistFacts,
+        earlier: _Attempts,
     ) -> None:
         self._ledger = ledger
         self._batch_id = batch_id
         self._keeper = keeper
         """The item whose ``after_state`` holds the playlist's progress."""
         self._playlist_id = playlist_id
-        self._removed = removed
-        self._restore = restore
+        self._facts = facts
+        self._earlier = earlier
         self.call = 0
         self.found_applied = 0
         self.replans = 0
+        self._keep_alive = KeepAlive()
+
+    def attempts(self) -> _Attempts:
+        """What this attempt and the earlier ones found, and the call reached."""
+        return _Attempts(
+            call=self.call,
+            calls_found_applied=self._earlier.calls_found_applied + self.found_applied,
+            replans=self._earlier.replans + self.replans,
+        )
 
     async def run(self, client: SpotifyClient, keep_alive: KeepAlive) -> SpotifyHTTPError | None:
         """Restores the playlist; a refusal (the playlist is gone, or no longer the
         person's to change) is returned, not raised: the saga goes on without it."""
+        self._keep_alive = keep_alive
         try:
-            await self._restore_all(client, keep_alive)
+            await self._restore_all(client)
         except _REFUSALS as refusal:
             return refusal
         return None
 
-    async def _restore_all(self, client: SpotifyClient, keep_alive: KeepAlive) -> None:
-        stored = (self._keeper.after_state or {}).get(_RESTORE_PROGRESS)
-        now = await self._read(client)
+    async def _restore_all(self, client: SpotifyClient) -> None:
+        if not self._facts.restore & {o.key for o in self._facts.removed}:
+            return  # All back: a retry after the originals were marked rolled back.
+        stored = _stored_progress(self._keeper.after_state)
+        snapshot = await client.playlist_snapshot_id(self._playlist_id)
         if stored is None:
-            progress = await self._store(_PlaylistProgress(starting_from=now))
+            progress = await self._first_progress(client, snapshot)
         else:
-            progress = _PlaylistProgress.model_validate(stored)
+            progress = stored
+            if snapshot != progress.snapshot:
+                progress = await self._reconcile(client, progress, snapshot)
+            # Else nothing changed since the last record: a call being sent then was
+            # not applied, and goes now.
         plan = self._plan(progress)
-        while True:
-            reached = _calls_applied(plan, now)
-            if reached is None:
-                # Someone changed the playlist: plan again from what it is now, the
-                # occurrences already back counted as kept.
-                done = tuple(o.position for c in plan.calls[: self.call] for o in c.occurrences)
-                progress = await self._store(
-                    _PlaylistProgress(
-                        starting_from=now,
-                        restored_positions=progress.restored_positions + done,
-                    )
-                )
-                plan = self._plan(progress)
-                self.replans += 1
-                self.call = 0
-                continue
-            if reached > self.call:
-                self.found_applied += reached - self.call
-            self.call = reached
-            if self.call == len(plan.calls):
-                return
-            keep_alive.beat(self.call)
-            insert = plan.calls[self.call]
-            await client.add_playlist_items(
+        while progress.calls_done < len(plan.calls):
+            if not progress.sending:
+                progress = await self._store(progress.model_copy(update={"sending": True}))
+            self.call = progress.calls_done
+            self._keep_alive.beat(self.attempts())
+            insert = plan.calls[progress.calls_done]
+            after = await client.add_playlist_items(
                 self._playlist_id, insert.uris, position=insert.position
             )
-            self.call += 1
-            now = await self._read(client)
+            if after is None:
+                raise TransientError("an insert answered without a snapshot_id")
+            done = progress.calls_done + 1
+            # The answer, and (merged into one write) the next call about to be sent.
+            progress = await self._store(
+                progress.model_copy(
+                    update={
+                        "calls_done": done,
+                        "snapshot": after,
+                        "sending": done < len(plan.calls),
+                    }
+                )
+            )
+        self.call = progress.calls_done
+
+    async def _first_progress(self, client: SpotifyClient, snapshot: str) -> _PlaylistProgress:
+        """Where the first attempt starts: from the plan's entries when the playlist is
+        as enforcement left it, else from the playlist read whole."""
+        facts = self._facts
+        as_left = facts.left_by_enforcement is not None and snapshot == facts.left_by_enforcement
+        if as_left and self._kept(facts.original, facts.removed) is not None:
+            return _PlaylistProgress(snapshot=snapshot)
+        now, snapshot = await self._read_whole(client, snapshot)
+        if facts.original is None and snapshot == facts.left_by_enforcement:
+            # The plan did not keep the playlist: it is what this read found, with the
+            # removed occurrences back in their places.
+            try:
+                original = original_playlist(now, facts.removed)
+            except ValueError:
+                original = None
+            if original is not None:
+                return _PlaylistProgress(snapshot=snapshot, original=original)
+        return _PlaylistProgress(snapshot=snapshot, plan_from=now)
+
+    async def _reconcile(
+        self, client: SpotifyClient, progress: _PlaylistProgress, snapshot: str
+    ) -> _PlaylistProgress:
+        """The playlist is not at the snapshot last recorded: read it whole and find it
+        among the states the plan passes through, or plan again from what it is."""
+        plan = self._plan(progress)
+        now, snapshot = await self._read_whole(client, snapshot)
+        reached = _calls_applied(plan, now)
+        if reached is not None and reached >= progress.calls_done:
+            # reached > calls_done: a call was applied, its answer lost.
+            self.found_applied += reached - progress.calls_done
+            return progress.model_copy(
+                update={"calls_done": reached, "snapshot": snapshot, "sending": False}
+            )
+        # Someone else changed the playlist: plan again from what it is now, the
+        # occurrences already back counted as kept.
+        done = progress.calls_done
+        if progress.sending and _looks_applied(plan, done, now):
+            done += 1
+        back = tuple(o.position for call in plan.calls[:done] for o in call.occurrences)
+        self.replans += 1
+        return _PlaylistProgress(
+            snapshot=snapshot,
+            plan_from=now,
+            restored_positions=progress.restored_positions + back,
+            original=progress.original,
+        )
 
     def _plan(self, progress: _PlaylistProgress) -> PlaylistRestorePlan:
         back = set(progress.restored_positions)
-        removed = [o for o in self._removed if o.position not in back]
-        restore = self._restore & {o.key for o in removed}
-        return plan_playlist_restore(removed, restore, progress.starting_from)
+        removed = [o for o in self._facts.removed if o.position not in back]
+        restore = self._facts.restore & {o.key for o in removed}
+        original = self._facts.original if self._facts.original is not None else progress.original
+        kept = self._kept(original, removed)
+        current = progress.plan_from if progress.plan_from is not None else kept
+        assert current is not None, "planned from the playlist as left, unknown"
+        return plan_playlist_restore(removed, restore, current, left_by_enforcement=kept)
 
-    async def _read(self, client: SpotifyClient) -> Uris:
-        return tuple(item.uri for item in await client.all_playlist_items(self._playlist_id))
+    @staticmethod
+    def _kept(original: Uris | None, removed: Sequence[RemovedOccurrence]) -> Uris | None:
+        """The items kept, in order: the original without the occurrences still
+        removed; None when unknown (or when the original does not fit the removals)."""
+        if original is None:
+            return None
+        try:
+            return left_by_removal(original, removed)
+        except ValueError:
+            return None
+
+    async def _read_whole(self, client: SpotifyClient, snapshot: str) -> tuple[Uris, str]:
+        """The playlist's entries and the snapshot they are, read page by page: the
+        snapshot read after the pages must be the one before them, else a page may be
+        of another version, and the pages are read again."""
+        while True:
+            entries: list[str | None] = []
+            async for page in client.playlist_items_pages(self._playlist_id):
+                entries.extend(item.uri for item in page.items)
+            after = await client.playlist_snapshot_id(self._playlist_id)
+            if after == snapshot:
+                return tuple(entries), snapshot
+            snapshot = after
 
     async def _store(self, progress: _PlaylistProgress) -> _PlaylistProgress:
-        """Before any call of a plan is sent, the ledger knows the plan's inputs."""
         after = {**(self._keeper.after_state or {}), _RESTORE_PROGRESS: progress.model_dump()}
-        await self._ledger.mark_items(
-            self._batch_id, [self._keeper.key], ItemStatus.IN_PROGRESS, after_state=after
-        )
+        await self._ledger.set_after_state(self._batch_id, self._keeper.key, after)
         return progress
+
+
+def _stored_progress(after_state: dict[str, Any] | None) -> _PlaylistProgress | None:
+    """The progress an earlier attempt recorded, if any. One recorded before snapshots
+    were (the plan's start, read whole, and the positions back) becomes progress at an
+    unknown snapshot: the playlist is read whole, and the calls it shows applied count."""
+    stored = (after_state or {}).get(_RESTORE_PROGRESS)
+    if stored is None:
+        return None
+    if "snapshot" not in stored and "starting_from" in stored:
+        return _PlaylistProgress(
+            snapshot="",
+            sending=True,
+            plan_from=tuple(stored["starting_from"]),
+            restored_positions=tuple(stored.get("restored_positions", ())),
+        )
+    return _PlaylistProgress.model_validate(stored)
+
+
+def _looks_applied(plan: PlaylistRestorePlan, index: int, now: Uris) -> bool:
+    """Whether call ``index``, sent but unanswered, seems applied to a playlist someone
+    else also changed: it holds as many copies of each URI as the call would leave.
+    A guess, only for that double fault; an exact answer needs the person's edit."""
+    copies_now = Counter(now)
+    expected = Counter(plan.calls[index].expected_after)
+    return all(copies_now[uri] >= expected[uri] for uri in plan.calls[index].uris)
 
 
 def _calls_applied(plan: PlaylistRestorePlan, now: Uris) -> int | None:
@@ -497,46 +728,76 @@ class _LibraryFates:
 
 async def _save_library(client: SpotifyClient, items: Sequence[ActionItemRecord]) -> _LibraryFates:
     """Liked songs through the endpoint that keeps dates (unless Spotify is known to
-    refuse it for this account), albums and artists through ``/me/library``."""
+    refuse it for this account), albums and artists through ``/me/library``; when the
+    dates are known refused, everything through ``/me/library``, 40 URIs a call of any
+    type, in the order given (the ledger's: songs and albums oldest first)."""
     songs = [item for item in items if isinstance(item.before, LikedSongBefore)]
-    albums = [item for item in items if isinstance(item.before, SavedAlbumBefore)]
-    artists = [item for item in items if item.entity_type is EntityType.FOLLOWED_ARTIST]
+    others = [item for item in items if not isinstance(item.before, LikedSongBefore)]
     refused: dict[str, SpotifyHTTPError] = {}
     dates_lost: set[str] = set()
-    if songs:
-        key_of_track = {item.entity_id: item.key for item in songs}
-        dated = [
-            (item.entity_id, item.before.added_at)
-            for item in songs
-            if isinstance(item.before, LikedSongBefore)
-        ]
-        known = client.generations.get(Operation.LIKED_SONGS_SAVE_WITH_DATES)
-        plan = plan_liked_songs_restore(dated, dates_available=known is not Generation.CURRENT)
+    known = client.generations.get(Operation.LIKED_SONGS_SAVE_WITH_DATES)
+    if known is Generation.CURRENT:
         try:
-            for call in plan.calls:
-                if plan.endpoint is LikedSongsEndpoint.TIMESTAMPED_IDS:
-                    saved = await client.save_liked_songs_with_dates(call)
-                    dates_lost.update(key_of_track[track] for track in saved.dates_lost)
-                else:
-                    await client.save_to_library(liked_song_uris(call))
-                    dates_lost.update(key_of_track[song.track_id] for song in call)
+            for part in _in_parts([item.uri for item in items], LIBRARY_URIS_PER_CALL):
+                await client.save_to_library(part)
+        except _REFUSALS as refusal:
+            refused.update((item.key, refusal) for item in items)
+        else:
+            dates_lost.update(item.key for item in songs)
+        return _LibraryFates(dates_lost=frozenset(dates_lost), refused=refused)
+    if songs:
+        try:
+            dates_lost.update(await _save_liked_songs(client, songs))
         except _REFUSALS as refusal:
             refused.update((item.key, refusal) for item in songs)
-    if albums or artists:
+    if others:
         library = plan_library_restore(
             [
                 (item.entity_id, item.before.added_at)
-                for item in albums
+                for item in others
                 if isinstance(item.before, SavedAlbumBefore)
             ],
-            [item.entity_id for item in artists],
+            [item.entity_id for item in others if item.entity_type is EntityType.FOLLOWED_ARTIST],
         )
         try:
             for uris in library.calls:
                 await client.save_to_library(uris)
         except _REFUSALS as refusal:
-            refused.update((item.key, refusal) for item in (*albums, *artists))
+            refused.update((item.key, refusal) for item in others)
     return _LibraryFates(dates_lost=frozenset(dates_lost), refused=refused)
+
+
+async def _save_liked_songs(client: SpotifyClient, songs: Sequence[ActionItemRecord]) -> set[str]:
+    """Saves the songs with their dates, 50 a call; should Spotify refuse the dates, the
+    rest goes through ``/me/library``, 40 a call, oldest first. The keys of the songs
+    whose dates were lost."""
+    key_of_track = {item.entity_id: item.key for item in songs}
+    dated = [
+        (item.entity_id, item.before.added_at)
+        for item in songs
+        if isinstance(item.before, LikedSongBefore)
+    ]
+    plan = plan_liked_songs_restore(dated, dates_available=True)
+    remaining: list[LikedSong] = [song for call in plan.calls for song in call]
+    lost: set[str] = set()
+    while remaining:
+        if plan.endpoint is LikedSongsEndpoint.TIMESTAMPED_IDS:
+            part = remaining[:LEGACY_LIKED_SONGS_PER_CALL]
+            saved = await client.save_liked_songs_with_dates(part)
+            lost.update(key_of_track[track] for track in saved.dates_lost)
+            if saved.dates_lost:
+                # Refused (and remembered): the rest in /me/library's whole calls.
+                plan = plan_liked_songs_restore(remaining[len(part) :], dates_available=False)
+        else:
+            part = remaining[:LIBRARY_URIS_PER_CALL]
+            await client.save_to_library(liked_song_uris(part))
+            lost.update(key_of_track[song.track_id] for song in part)
+        remaining = remaining[len(part) :]
+    return lost
+
+
+def _in_parts(values: Sequence[str], size: int) -> list[Sequence[str]]:
+    return [values[start : start + size] for start in range(0, len(values), size)]
 
 
 def _inverse(item: ActionItemRecord) -> PlannedAction:
@@ -566,3 +827,8 @@ def _library_order(item: ActionItemRecord) -> tuple[int, str]:
     if isinstance(before, LikedSongBefore | SavedAlbumBefore):
         return (0, before.added_at.isoformat())
     return (1, "")
+
+
+def _previous_attempts() -> _Attempts:
+    details = activity.info().heartbeat_details
+    return _Attempts.model_validate(details[0]) if details else _Attempts()

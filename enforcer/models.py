@@ -140,6 +140,11 @@ class PlaylistItemBefore(DomainModel):
     """Every position the URI holds, ascending: one removal takes them all."""
 
 
+SNAPSHOT_AFTER = "snapshot_id"
+"""The key of a removed playlist item's ``after_state`` that holds the ``snapshot_id``
+its removal returned: the playlist as enforcement left it, for a rollback to compare."""
+
+
 class SavedAlbumBefore(DomainModel):
     kind: Literal["saved_album"] = "saved_album"
     added_at: datetime

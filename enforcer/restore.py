@@ -185,6 +185,42 @@ def plan_playlist_restore(
     return PlaylistRestorePlan(starting_from=tuple(current), calls=tuple(calls))
 
 
+def left_by_removal(
+    original: Sequence[str | None], removed: Sequence[RemovedOccurrence]
+) -> tuple[str | None, ...]:
+    """The playlist ``original`` once the ``removed`` occurrences are taken out: the
+    items enforcement kept, in order (``left_by_enforcement``). Refuses (``ValueError``)
+    a removed occurrence that is not in ``original`` at its position."""
+    at = {occurrence.position: occurrence.uri for occurrence in removed}
+    wrong = sorted(
+        position
+        for position, uri in at.items()
+        if not 0 <= position < len(original) or original[position] != uri
+    )
+    if wrong:
+        raise ValueError(
+            f"{len(wrong)} removed occurrence(s) are not in the original playlist of "
+            f"{len(original)} items at their positions (first: {wrong[0]})"
+        )
+    return tuple(uri for position, uri in enumerate(original) if position not in at)
+
+
+def original_playlist(
+    left: Sequence[str | None], removed: Sequence[RemovedOccurrence]
+) -> tuple[str | None, ...]:
+    """The inverse of ``left_by_removal``: ``left`` with the ``removed`` occurrences back
+    at their original positions. Refuses positions that do not fit (``ValueError``)."""
+    playlist = list(left)
+    for occurrence in sorted(removed, key=lambda o: o.position):
+        if occurrence.position > len(playlist):
+            raise ValueError(
+                f"removed position {occurrence.position} is beyond a playlist of "
+                f"{len(playlist)} items"
+            )
+        playlist.insert(occurrence.position, occurrence.uri)
+    return tuple(playlist)
+
+
 def _check(
     by_position: Sequence[RemovedOccurrence],
     restore: Set[str],
@@ -313,4 +349,37 @@ def plan_library_restore(
     uris += [to_uri("artist", artist_id) for artist_id in artists]
     return LibraryRestorePlan(
         calls=tuple(tuple(chunk) for chunk in chunks(uris, LIBRARY_URIS_PER_CALL))
+    )
+
+
+# The least a rollback can cost ------------------------------------------------------------
+
+
+def playlist_insert_lower_bound(positions: Iterable[int]) -> int:
+    """The fewest insert calls that put back occurrences removed from these original
+    positions of one playlist: one per maximal run of consecutive positions (an insert
+    puts items side by side), each run split at 100 URIs."""
+    ordered = sorted(set(positions))
+    calls = 0
+    run = 0
+    for index, position in enumerate(ordered):
+        if index and position == ordered[index - 1] + 1:
+            run += 1
+        else:
+            calls += -(-run // PLAYLIST_ITEMS_PER_CALL)
+            run = 1
+    return calls + -(-run // PLAYLIST_ITEMS_PER_CALL)
+
+
+def rollback_lower_bound(
+    *, dated_liked_songs: int, other_library_items: int, playlists: Iterable[Iterable[int]]
+) -> int:
+    """The fewest calls any rollback can make: liked songs saved with their dates 50 a
+    call, whatever else the library gets back (albums, artists, liked songs without
+    dates) 40 a call, and ``playlist_insert_lower_bound`` of each playlist's removed
+    positions. No read is counted: a lower bound, not a plan."""
+    return (
+        -(-dated_liked_songs // LEGACY_LIKED_SONGS_PER_CALL)
+        + -(-other_library_items // LIBRARY_URIS_PER_CALL)
+        + sum(playlist_insert_lower_bound(positions) for positions in playlists)
     )

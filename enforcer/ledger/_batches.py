@@ -407,6 +407,23 @@ class BatchStore(StoreBase):
                     .values(**values)
                 )
 
+    async def set_after_state(
+        self, batch_id: str, key: str, after_state: Mapping[str, Any]
+    ) -> None:
+        """Replace one item's ``after_state`` and nothing else (status, attempts and
+        times stay): where an activity keeps its progress between its Spotify calls.
+        Writing the same state again is harmless; an unknown key is ``NotOnList``."""
+        values = {"after_state": to_json(dict(after_state), "after_state"), "updated_at": utc_now()}
+        async with writing(self._engine) as connection:
+            await self._lock_batch(connection, batch_id)
+            result = await connection.execute(
+                update(ACTION_ITEMS)
+                .where(ACTION_ITEMS.c.batch_id == batch_id, ACTION_ITEMS.c.idempotency_key == key)
+                .values(**values)
+            )
+            if not result.rowcount:
+                raise NotOnList(f"items of batch {batch_id!r}", [key])
+
     async def item_counts(self, batch_id: str) -> dict[ItemStatus, int]:
         """How many of the batch's items are in each status (every status named)."""
         async with reading(self._engine) as connection:

@@ -3,7 +3,8 @@
 The cut is made once per batch and stored on the items (``chunk``, ``lane``), so the
 workflow carries chunk numbers only and every retry, worker and continued run sees
 the same chunks. Library items (liked songs, saved albums, followed artists: one
-``/me/library`` call may mix them) come first, in plan order, in lane -1; then each
+``/me/library`` call may mix them) come first, in plan order, in lane -1 (liked songs
+cut apart first when asked: a rollback saves them with their dates, 50 a call); then each
 playlist's items, playlist by playlist in the plan order of its first item, one lane
 per playlist, because the chunks of one playlist must run in order.
 """
@@ -66,21 +67,27 @@ def cut(
     *,
     library_chunk_size: int,
     playlist_chunk_size: int,
+    liked_song_chunk_size: int | None = None,
 ) -> tuple[list[dict[str, int]], ChunkLayout]:
     """Each item's chunk and lane, from ``(id, entity type, playlist, status)`` in plan
-    order. Items already ended (skipped before any call) ride along in a chunk without
-    counting against its size: they are never sent."""
+    order. With ``liked_song_chunk_size``, liked songs are cut apart, first, in chunks
+    of that size, and the other library items after them. Items already ended (skipped
+    before any call) ride along in a chunk without counting against its size: they are
+    never sent."""
     totals: Counter[EntityType] = Counter()
+    liked: list[tuple[int, bool]] = []
     library: list[tuple[int, bool]] = []
     playlists: dict[str | None, list[tuple[int, bool]]] = {}
     for item_id, entity_type, playlist_id, status in items:
         kind = EntityType(entity_type)
         totals[kind] += 1
-        to_send = ItemStatus(status) not in TERMINAL_ITEM_STATUSES
+        item = (item_id, ItemStatus(status) not in TERMINAL_ITEM_STATUSES)
         if kind is EntityType.PLAYLIST_ITEM:
-            playlists.setdefault(playlist_id, []).append((item_id, to_send))
+            playlists.setdefault(playlist_id, []).append(item)
+        elif kind is EntityType.LIKED_SONG and liked_song_chunk_size is not None:
+            liked.append(item)
         else:
-            library.append((item_id, to_send))
+            library.append(item)
 
     assignments: list[dict[str, int]] = []
     chunk = 0
@@ -98,6 +105,8 @@ def cut(
             assignments.append({"item_id": item_id, "item_chunk": chunk, "item_lane": lane})
         chunk += 1
 
+    if liked_song_chunk_size is not None:
+        add(liked, liked_song_chunk_size, LIBRARY_LANE)
     add(library, library_chunk_size, LIBRARY_LANE)
     library_chunks = chunk
     for lane, lane_items in enumerate(playlists.values()):
@@ -113,16 +122,28 @@ def cut(
 
 class ChunkStore(BatchStore):
     async def assign_chunks(
-        self, batch_id: str, *, library_chunk_size: int, playlist_chunk_size: int
+        self,
+        batch_id: str,
+        *,
+        library_chunk_size: int,
+        playlist_chunk_size: int,
+        liked_song_chunk_size: int | None = None,
     ) -> ChunkLayout:
         """Cut the batch's items into chunks, once: a batch cut before keeps its cut,
         whatever sizes are asked for now, and its layout is returned unchanged.
 
         Chunks are numbered from 0: ``library_chunk_size`` library items per chunk
-        first, then each playlist's items, ``playlist_chunk_size`` per chunk.
+        first, then each playlist's items, ``playlist_chunk_size`` per chunk. With
+        ``liked_song_chunk_size`` the liked songs are cut apart, in chunks of that size,
+        before the other library items (a rollback saves them through another endpoint).
         """
         library_size = _count_of(library_chunk_size, "library_chunk_size", least=1)
         playlist_size = _count_of(playlist_chunk_size, "playlist_chunk_size", least=1)
+        liked_size = (
+            None
+            if liked_song_chunk_size is None
+            else _count_of(liked_song_chunk_size, "liked_song_chunk_size", least=1)
+        )
         async with writing(self._engine) as connection:
             await self._lock_batch(connection, batch_id)
             existing = await self._layout(connection, batch_id)
@@ -142,6 +163,7 @@ class ChunkStore(BatchStore):
                 rows,
                 library_chunk_size=library_size,
                 playlist_chunk_size=playlist_size,
+                liked_song_chunk_size=liked_size,
             )
             # One executemany of a prepared UPDATE by primary key: 100,000 items in
             # about a second, where an UPDATE per chunk would be thousands of statements.

@@ -1,5 +1,11 @@
 """Durable scanning: each page of the library as it was read, so a resumed scan
-starts where the last one stopped, and the library never travels in a workflow."""
+starts where the last one stopped, and the library never travels in a workflow.
+
+A plan keeps, beside its actions, the entries of each playlist it edits as they were
+scanned (``save_planned_playlist``): the planning scan is discarded once the plan is
+stored, and a rollback needs them to tell the items enforcement kept (the neighbours
+of what it puts back) without reading the playlist. They live in the same table under
+the scan ID ``plan/{plan_id}``, one section per playlist."""
 
 from __future__ import annotations
 
@@ -21,6 +27,17 @@ from enforcer.ledger._tables import SCAN_PAGES
 _ITEMS: Final = TypeAdapter[Sequence[Mapping[str, Any]]](Sequence[Mapping[str, Any]])
 _COMPRESSION_LEVEL: Final = 1
 """Liked-song pages shrink about fivefold even at the fastest level."""
+
+
+_PLANNED_URIS_PER_PAGE: Final = 5_000
+
+
+def _planned_scan_id(plan_id: str) -> str:
+    return f"plan/{key_of(plan_id, 'plan ID')}"
+
+
+def _planned_section(playlist_id: str) -> str:
+    return f"playlist:{key_of(playlist_id, 'playlist ID')}"
 
 
 def _page_index_of(value: object) -> int:
@@ -106,3 +123,27 @@ class ScanStore(StoreBase):
         """Forget every page of the scan (nothing happens if there is none)."""
         async with writing(self._engine) as connection:
             await connection.execute(delete(SCAN_PAGES).where(SCAN_PAGES.c.scan_id == scan_id))
+
+    async def save_planned_playlist(
+        self, plan_id: str, account_id: str, playlist_id: str, uris: Sequence[str | None]
+    ) -> None:
+        """Keep a playlist's entries (URIs in order, None for unavailable ones) as the
+        plan ``plan_id`` saw them. Saving them again replaces them."""
+        scan_id, section = _planned_scan_id(plan_id), _planned_section(playlist_id)
+        entries = [{"uri": uri} for uri in uris]
+        pages = [
+            entries[start : start + _PLANNED_URIS_PER_PAGE]
+            for start in range(0, len(entries), _PLANNED_URIS_PER_PAGE)
+        ] or [[]]
+        for index, page in enumerate(pages):
+            await self.save_scan_page(scan_id, account_id, section, index, page)
+
+    async def planned_playlist(
+        self, plan_id: str, playlist_id: str
+    ) -> tuple[str | None, ...] | None:
+        """The entries ``save_planned_playlist`` kept for the plan; None when it kept
+        none (a plan made before plans kept them)."""
+        pages = await self.scan_pages(_planned_scan_id(plan_id), _planned_section(playlist_id))
+        if not pages:
+            return None
+        return tuple(entry.get("uri") for page in pages for entry in page)

@@ -77,6 +77,7 @@ LIBRARY_KINDS: Final[tuple[Kind, ...]] = ("track", "album", "artist")
 PLAYLIST_ITEM_KINDS: Final[tuple[Kind, ...]] = ("track", "episode")
 
 _ADDITIONAL_TYPES: Final = {"additional_types": "track,episode"}
+_SNAPSHOT_ONLY: Final = {"fields": "snapshot_id"}
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -180,6 +181,14 @@ class SpotifyClient:
         path = {"playlist_id": parse_playlist_id(playlist_id)}
         data = await self._sender.request(api.PLAYLIST, path=path)
         return _parse(Playlist, data, self._sender.key(api.PLAYLIST))
+
+    @uses(api.PLAYLIST)
+    async def playlist_snapshot_id(self, playlist_id: str) -> str:
+        """The playlist's current ``snapshot_id`` alone (``GET /playlists/{id}`` with
+        ``fields=snapshot_id``): the cheapest way to learn whether it changed."""
+        path = {"playlist_id": parse_playlist_id(playlist_id)}
+        data = await self._sender.request(api.PLAYLIST, path=path, params=_SNAPSHOT_ONLY)
+        return _snapshot_id(data, self._sender.key(api.PLAYLIST))
 
     @uses(api.ARTIST)
     async def artist(self, artist_id: str) -> Artist:

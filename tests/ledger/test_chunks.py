@@ -14,6 +14,7 @@ from enforcer.ledger import (
     InvalidLedgerValue,
     ItemStatus,
     Ledger,
+    NotOnList,
     UnknownBatch,
 )
 from enforcer.models import (
@@ -109,6 +110,20 @@ async def test_library_items_come_first_then_each_playlist_in_order_of_its_first
         (6, 1, SECOND_PLAYLIST),
     ]
     assert {item.status for item in items} == {ItemStatus.PENDING}
+
+
+async def test_liked_songs_can_be_cut_apart_first(ledger: Ledger) -> None:
+    await new_batch(ledger)
+    layout = await ledger.assign_chunks(
+        BATCH, library_chunk_size=2, playlist_chunk_size=2, liked_song_chunk_size=5
+    )
+
+    # Songs (0, 7) in a chunk of their own, then album and artists two by two.
+    assert await chunk_keys(ledger, layout) == [
+        [ACTIONS[position].key for position in chunk]
+        for chunk in ([0, 7], [2, 5], [10], *EXPECTED_CHUNKS[3:])
+    ]
+    assert layout == EXPECTED_LAYOUT
 
 
 async def test_a_batch_is_cut_once_whatever_sizes_come_later(ledger: Ledger) -> None:
@@ -311,3 +326,17 @@ async def test_item_errors_list_the_first_failed_and_skipped_in_plan_order(
     assert await ledger.item_errors(BATCH, limit=10) == (everything, 3)
     assert await ledger.item_errors(BATCH, limit=2) == (everything[:2], 3)
     assert await ledger.item_errors(BATCH, limit=0) == ([], 3)
+
+
+async def test_an_items_after_state_is_replaced_alone(ledger: Ledger) -> None:
+    await new_batch(ledger)
+    key = ACTIONS[0].key
+    await ledger.mark_items(BATCH, [key], ItemStatus.IN_PROGRESS)
+    await ledger.set_after_state(BATCH, key, {"restore": {"calls_done": 2}})
+    await ledger.set_after_state(BATCH, key, {"restore": {"calls_done": 3}})
+
+    item = (await ledger.action_items(BATCH))[0]
+    assert (item.key, item.status, item.attempts) == (key, ItemStatus.IN_PROGRESS, 1)
+    assert item.after_state == {"restore": {"calls_done": 3}}
+    with pytest.raises(NotOnList):
+        await ledger.set_after_state(BATCH, "no:such:key", {})

@@ -67,3 +67,16 @@ async def test_bad_pages_are_refused(ledger: Ledger, account: str) -> None:
     with pytest.raises(UnknownAccount, match="'bob'"):
         await ledger.save_scan_page("scan-1", "bob", "liked", 0, ITEMS)
     assert await ledger.scan_page_count("scan-1", "liked") == 0
+
+
+async def test_a_plan_keeps_its_playlists_past_the_scan(ledger: Ledger, account: str) -> None:
+    uris: list[str | None] = [f"spotify:track:{n:022d}" for n in range(12_000)]
+    uris[3] = None
+    await ledger.save_planned_playlist("plan-1", account, "p" * 22, uris)
+    await ledger.save_planned_playlist("plan-1", account, "e" * 22, [])
+    await ledger.delete_scan("scan-of-plan-1")
+
+    assert await ledger.planned_playlist("plan-1", "p" * 22) == tuple(uris)
+    assert await ledger.planned_playlist("plan-1", "e" * 22) == ()
+    assert await ledger.planned_playlist("plan-1", "x" * 22) is None
+    assert await ledger.planned_playlist("plan-2", "p" * 22) is None

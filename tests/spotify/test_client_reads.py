@@ -144,6 +144,22 @@ async def test_profile_and_one_playlist(contract_recorder: ContractRecorder) -> 
     assert playlist.snapshot_id == sandbox.dump_user(USER)["playlists"][0]["snapshot_id"]
 
 
+async def test_a_playlist_snapshot_alone_is_one_small_read(
+    contract_recorder: ContractRecorder,
+) -> None:
+    sandbox = new_sandbox(library(tracks=3, playlists=[[entry(0), entry(1)]]))
+    loaded = sandbox.dump_user(USER)["playlists"][0]["snapshot_id"]
+    async with sandbox_client(sandbox, contract_recorder) as client:
+        before = await client.playlist_snapshot_id(playlist_id(0))
+        after_add = await client.add_playlist_items(playlist_id(0), [track_uri(2)])
+        now = await client.playlist_snapshot_id(playlist_id(0))
+        with pytest.raises(NotFound):
+            await client.playlist_snapshot_id(playlist_id(99))
+    assert before == loaded
+    assert now == after_add != before
+    assert client.calls["GET /v1/playlists/{playlist_id}"] == 3
+
+
 async def test_playlist_items_fall_back_to_the_legacy_listing_and_remember_it(
     contract_recorder: ContractRecorder,
 ) -> None:

@@ -1,0 +1,232 @@
+"""What a rollback costs in Spotify calls, against the least any rollback could cost.
+
+    .venv/bin/python bench/rollback_calls.py [--liked 20000] [--playlists 300] [--size 150]
+        [--followed 2000] [--albums 1000] [--blocked 200]
+
+Generates a seeded library in the in-process sandbox (``enforcer.sandbox``), logs an
+account in, blocks ``--blocked`` artists (about 15% of the songs), then plans, enforces
+and rolls the batch back through the real workflows and activities on a Temporal dev
+server (the ``temporal`` binary of the test extras), the worker reaching the sandbox in
+process. Prints the rollback's calls as the sandbox counted them (reads included), the
+lower bound (``enforcer.restore.rollback_lower_bound``: dated liked songs / 50 and the
+rest of the library / 40, rounded up, plus a call per maximal run of removed positions
+in each playlist, split at 100), their ratio, and whether the library is back exactly:
+liked songs in order with their dates, every playlist's entries in order with their
+duplicates, the saved albums and followed artists (as sets: ``/me/library`` keeps no
+album date). Exits 1 when it is not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import sysconfig
+import tempfile
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from enforcer.config import Settings
+from enforcer.ledger import ItemStatus, Ledger, ledger_url
+from enforcer.models import (
+    BlockedArtist,
+    EnforcementRequest,
+    EntityType,
+    LikedSongBefore,
+    PlanOptions,
+    PlanRequest,
+    PlaylistItemBefore,
+    RollbackRequest,
+)
+from enforcer.restore import rollback_lower_bound
+from enforcer.sandbox import Sandbox, generate_library
+from enforcer.session import token_store
+from enforcer.spotify.auth import utc_now
+from enforcer.spotify.tokens import TokenSet
+from worker import build_worker
+from workflows import search_attributes
+from workflows.enforcement import EnforcementWorkflow, enforcement_workflow_id
+from workflows.planning import PlanningWorkflow, planning_workflow_id
+from workflows.rollback import RollbackWorkflow, rollback_workflow_id
+
+USER = "bench"
+TASK_QUEUE = "bench-rollback-calls"
+UNCAPPED = 1_000.0
+"""Spotify activities per second: the calls are what is measured, not the queue's cap."""
+
+
+async def _log_in(ledger: Ledger, settings: Settings, sandbox: Sandbox) -> None:
+    tokens = sandbox.issue_tokens(USER, client_id=settings.spotify_client_id)
+    await ledger.upsert_account(USER, "Bench")
+    await token_store(ledger, settings).save(
+        USER,
+        TokenSet(
+            access_token=SecretStr(tokens["access_token"]),
+            refresh_token=SecretStr(tokens["refresh_token"]),
+            expires_at=utc_now() + timedelta(seconds=int(tokens["expires_in"])),
+            scope=tokens["scope"],
+        ),
+    )
+
+
+def _library_of(sandbox: Sandbox) -> dict[str, Any]:
+    dump = sandbox.dump_user(USER)
+    return {
+        "liked_songs": [(song["track_id"], song["added_at"]) for song in dump["liked_songs"]],
+        "saved_albums": sorted(album["album_id"] for album in dump["saved_albums"]),
+        "followed_artists": sorted(dump["followed_artists"]),
+        "playlists": {
+            playlist["id"]: [entry.get("uri") for entry in playlist["items"]]
+            for playlist in dump["playlists"]
+            if isinstance(playlist, dict)
+        },
+    }
+
+
+async def _lower_bound(ledger: Ledger, batch_id: str) -> tuple[int, int]:
+    """The rollback's lower bound, and how many playlists it restores."""
+    items = await ledger.action_items(batch_id, status=ItemStatus.COMPLETED)
+    positions: dict[str, list[int]] = {}
+    for item in items:
+        if isinstance(item.before, PlaylistItemBefore):
+            occurrences = positions.setdefault(item.before.playlist_id, [])
+            occurrences.extend(o.position for o in item.before.occurrences)
+    songs = sum(isinstance(item.before, LikedSongBefore) for item in items)
+    others = sum(
+        item.entity_type in (EntityType.SAVED_ALBUM, EntityType.FOLLOWED_ARTIST) for item in items
+    )
+    bound = rollback_lower_bound(
+        dated_liked_songs=songs, other_library_items=others, playlists=positions.values()
+    )
+    return bound, len(positions)
+
+
+async def _run(arguments: argparse.Namespace) -> bool:
+    started = time.perf_counter()
+    # Album artists are the first `albums` artists: the blocklist takes its artists
+    # among them, so that a blocked artist has songs (about blocked / albums of them).
+    albums = max(arguments.albums, round(arguments.blocked / 0.15))
+    fixture = generate_library(
+        seed=2026,
+        user_id=USER,
+        liked_songs=arguments.liked,
+        playlists=arguments.playlists,
+        playlist_size=arguments.size,
+        artists=max(arguments.followed, albums),
+        albums=albums,
+        saved_albums=min(arguments.albums, albums),
+        followed_artists=arguments.followed,
+        duplicate_rate=0.05,
+        followed_playlists=0,
+    )
+    sandbox = Sandbox()
+    sandbox.load_fixture(fixture)
+    before = _library_of(sandbox)
+    blocked = [
+        BlockedArtist(artist_id=artist["id"], name=artist["name"])
+        for artist in fixture["catalog"]["artists"][: arguments.blocked]
+    ]
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = Settings(
+            spotify_client_id="blocklist-enforcer-bench",
+            api_base_url="http://127.0.0.1:8787/v1",
+            accounts_base_url="http://127.0.0.1:8787",
+            data_dir=Path(data_dir),
+            token_key=Fernet.generate_key().decode(),
+        )
+        ledger = await Ledger.open(ledger_url(settings))
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=os.path.join(sysconfig.get_path("scripts"), "temporal"),
+            search_attributes=search_attributes.ALL,
+            data_converter=pydantic_data_converter,
+            dev_server_log_level="error",
+        )
+        try:
+            await _log_in(ledger, settings, sandbox)
+            await ledger.add_to_blocklist(USER, blocked, source="id")
+            client: Client = env.client
+            async with build_worker(
+                client,
+                settings,
+                ledger,
+                task_queue=TASK_QUEUE,
+                transport=httpx.ASGITransport(app=sandbox.app),
+                spotify_activities_per_second=UNCAPPED,
+            ):
+                plan_request = PlanRequest(account_id=USER, options=PlanOptions())
+                planned = await client.execute_workflow(
+                    PlanningWorkflow.run,
+                    plan_request,
+                    id=f"{planning_workflow_id(USER, plan_request.options)}/{uuid.uuid4().hex}",
+                    task_queue=TASK_QUEUE,
+                )
+                enforced = await client.execute_workflow(
+                    EnforcementWorkflow.run,
+                    EnforcementRequest(account_id=USER, plan_id=planned.plan_id),
+                    id=enforcement_workflow_id(USER, planned.plan_id),
+                    task_queue=TASK_QUEUE,
+                )
+                prepared = time.perf_counter() - started
+                bound, playlists = await _lower_bound(ledger, enforced.batch_id)
+                sandbox.reset_counters()
+                rolling = time.perf_counter()
+                summary = await client.execute_workflow(
+                    RollbackWorkflow.run,
+                    RollbackRequest(account_id=USER, batch_id=enforced.batch_id),
+                    id=rollback_workflow_id(enforced.batch_id),
+                    task_queue=TASK_QUEUE,
+                )
+                rolled = time.perf_counter() - rolling
+        finally:
+            await env.shutdown()
+            await ledger.close()
+
+    calls = sandbox.counters.calls
+    total = sum(calls.values())
+    exact = _library_of(sandbox) == before
+    removed = Counter({kind.value: tally.completed for kind, tally in enforced.tallies.items()})
+    print(
+        f"library: {arguments.liked} liked songs, {arguments.playlists} playlists of "
+        f"{arguments.size}, {arguments.followed} followed artists, {arguments.albums} saved "
+        f"albums; {arguments.blocked} artists blocked"
+    )
+    print(f"enforced: {dict(removed)} in {prepared:.0f} s (planning included)")
+    print(f"rollback: {summary.status.value} in {rolled:.0f} s; calls by endpoint:")
+    for endpoint, count in sorted(calls.items()):
+        print(f"  {endpoint}: {count}")
+    print(
+        f"rollback calls (reads included): {total}; the rollback counted {summary.api_calls}; "
+        f"calls found applied {summary.calls_found_applied}, replans {summary.replans}"
+    )
+    print(f"lower bound: {bound} (+ {playlists} playlists restored)")
+    print(f"calls / lower bound: {total / bound:.3f}")
+    print(f"library identical to the original: {exact}")
+    return exact and not summary.failed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--liked", type=int, default=20_000)
+    parser.add_argument("--playlists", type=int, default=300)
+    parser.add_argument("--size", type=int, default=150)
+    parser.add_argument("--followed", type=int, default=2_000)
+    parser.add_argument("--albums", type=int, default=1_000)
+    parser.add_argument("--blocked", type=int, default=200)
+    sys.exit(0 if asyncio.run(_run(parser.parse_args())) else 1)
+
+
+if __name__ == "__main__":
+    main()
