@@ -1,6 +1,7 @@
 """What every group of activities that calls Spotify shares: the settings, the ledger,
-the app-wide rate gate and (in tests) the HTTP transport; and how they refuse bad input
-and count how items ended."""
+the app-wide rate gate and (in tests) the HTTP transport; how they refuse bad input and
+count how items ended; and how a long activity stays alive (``kept_alive``: heartbeats,
+and retry waits that start over after progress)."""
 
 from __future__ import annotations
 
@@ -22,40 +23,88 @@ from enforcer.ledger import ActionItemRecord, Ledger
 from enforcer.models import EntityType, ItemStatus, ItemTally
 from enforcer.spotify import SpotifyClient
 
+RETRY_AFTER_PROGRESS: Final = timedelta(seconds=1)
+"""The wait before the next attempt of an activity whose attempt made progress and then
+failed for a passing reason; doubled for each attempt since that made none."""
+LONGEST_RETRY_WAIT: Final = timedelta(minutes=1)
 HEARTBEAT_EVERY: Final = timedelta(seconds=2)
 """How often a running activity tells Temporal it is alive. Workflows give activities a
 heartbeat timeout of a few times this, so a dead worker's activity is retried on a
 live one within seconds, not at its start-to-close timeout."""
+_STREAK: Final = "attempts_without_progress"
 
 
 class KeepAlive:
     """Heartbeats in the background while an activity works; ``beat`` also records
-    details for the next attempt, and the background beats repeat them."""
+    details for the next attempt, and the background beats repeat them. Until the first
+    ``beat`` they repeat the previous attempt's details: an attempt that dies before it
+    got anywhere must not erase where the one before it got to.
 
-    def __init__(self) -> None:
-        self._details: tuple[Any, ...] = ()
+    The last heartbeat detail is the keep-alive's own: how many attempts in a row have
+    failed without progress, from which the next retry's wait is reckoned."""
+
+    def __init__(self, previous: Sequence[Any] = ()) -> None:
+        details = list(previous)
+        self.failed_without_progress = 0
+        if details and isinstance(details[-1], dict) and set(details[-1]) == {_STREAK}:
+            self.failed_without_progress = int(details.pop()[_STREAK])
+        self._details: tuple[Any, ...] = tuple(details)
+        self.progressed = False
+        """Whether this attempt got anywhere (``beat`` marks each step forward)."""
 
     def beat(self, *details: Any) -> None:
+        """One step forward: record ``details`` for the next attempt, and beat now."""
+        self.progressed = True
+        self.remember(*details)
+
+    def remember(self, *details: Any) -> None:
+        """Record ``details`` for the next attempt, and beat now, without a step forward."""
         self._details = details
-        activity.heartbeat(*details)
+        self._send()
+
+    def retry_wait(self) -> timedelta:
+        """After a passing failure of this attempt: how long before the next one."""
+        streak = 0 if self.progressed else self.failed_without_progress + 1
+        self.failed_without_progress = streak
+        self._send()
+        return min(RETRY_AFTER_PROGRESS * (1 << min(streak, 16)), LONGEST_RETRY_WAIT)
+
+    def _send(self) -> None:
+        activity.heartbeat(*self._details, {_STREAK: self.failed_without_progress})
 
     async def beat_every(self, every: timedelta) -> None:
         while True:
-            activity.heartbeat(*self._details)
+            self._send()
             await asyncio.sleep(every.total_seconds())
 
 
 @asynccontextmanager
 async def kept_alive(every: timedelta = HEARTBEAT_EVERY) -> AsyncIterator[KeepAlive]:
-    """Heartbeats every ``every`` for as long as the block runs."""
-    keep_alive = KeepAlive()
+    """Heartbeats every ``every`` for as long as the block runs.
+
+    A passing failure (a 5xx, a timeout) is retried after a wait that starts again at
+    ``RETRY_AFTER_PROGRESS`` whenever an attempt made progress, rather than the retry
+    policy's backoff, which grows with every attempt: a long restoration under
+    occasional 5xx must not wait a minute between steps that each succeed."""
+    keep_alive = KeepAlive(activity.info().heartbeat_details)
     task = asyncio.create_task(keep_alive.beat_every(every))
     try:
         yield keep_alive
+    except ApplicationError as error:
+        if _backs_off(error):
+            raise activity_error(
+                error.message, type=error.type or "Error", next_retry_delay=keep_alive.retry_wait()
+            ) from None
+        raise
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _backs_off(error: ApplicationError) -> bool:
+    """Retried by the policy's backoff: neither refused for good nor given its own wait."""
+    return not error.non_retryable and error.next_retry_delay is None
 
 
 class SpotifyActivities:

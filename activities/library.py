@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
-from activities._base import SpotifyActivities, refusal_error
+from activities._base import SpotifyActivities, kept_alive, refusal_error
 from enforcer.ledger import LedgerError
 from enforcer.library import reads_items
 from enforcer.models import (
@@ -93,7 +93,10 @@ class LibraryActivities(SpotifyActivities):
         """Reads one listing to its last page, storing every page in the ledger."""
         read = _READERS[request.section]
         position = _resumed(_SectionCursor) or _SectionCursor()
-        async with self._client(request.account_id) as client:
+        async with (
+            kept_alive() as keep_alive,
+            self._client(request.account_id, request.scan_id) as client,
+        ):
             while not position.finished:
                 page = await self._calls(partial(read, client, position.cursor))
                 await self._store(
@@ -105,7 +108,7 @@ class LibraryActivities(SpotifyActivities):
                     items=position.items + len(page.items),
                     finished=page.next_cursor is None,
                 )
-                activity.heartbeat(position)
+                keep_alive.beat(position)
         return ScanProgress(pages=position.page_index, items=position.items)
 
     @activity.defn(name="scan_playlist_items")
@@ -113,7 +116,10 @@ class LibraryActivities(SpotifyActivities):
         """Reads every entry of the playlists ``first`` to ``stop`` that a plan reads."""
         playlists = await self._scanned(request.scan_id, LibrarySection.PLAYLISTS, Playlist)
         position = _resumed(_PlaylistsCursor) or _PlaylistsCursor(playlist_index=request.first)
-        async with self._client(request.account_id) as client:
+        async with (
+            kept_alive() as keep_alive,
+            self._client(request.account_id, request.scan_id) as client,
+        ):
             while position.playlist_index < min(request.stop, len(playlists)):
                 playlist = playlists[position.playlist_index]
                 page = None
@@ -142,7 +148,7 @@ class LibraryActivities(SpotifyActivities):
                     page,
                 )
                 position = _next_playlist_position(position, page)
-                activity.heartbeat(position)
+                keep_alive.beat(position)
         return ScanProgress(pages=position.pages, items=position.items)
 
     @activity.defn(name="check_planning_inputs")

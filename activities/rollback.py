@@ -51,7 +51,6 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities._base import KeepAlive, SpotifyActivities, kept_alive, refusal_error, tally_items
 from enforcer.ledger import ActionItemRecord, BatchRecord, Ledger, LedgerError
@@ -177,9 +176,7 @@ class RollbackActivities(SpotifyActivities):
     async def _start_rollback(self, start: StartRollback) -> RollbackLayout:
         request = start.request
         original = await self._batch_to_undo(request.account_id, request.batch_id)
-        chosen, nothing_to_undo = await self._completed_chosen(
-            request.batch_id, request.item_keys
-        )
+        chosen, nothing_to_undo = await self._completed_chosen(request.batch_id, request.item_keys)
         batch_id = await self._rollback_batch(start, original.plan_id)
         cut_before = await self._ledger.chunk_layout(batch_id)
         if cut_before is None or not cut_before.chunks:
@@ -385,6 +382,10 @@ class RollbackActivities(SpotifyActivities):
         playlist_id = unfinished[0].container_id
         assert playlist_id is not None, unfinished[0].key
         removed, left_by_enforcement = await self._still_removed(request, playlist_id)
+        if await self._ledger.others_removed_from(request.rollback_of, playlist_id):
+            # Another batch removed from it too: it is not "the plan's entries minus
+            # this batch's removals", whatever its snapshot says. Read it whole.
+            left_by_enforcement = None
         undone = await self._ledger.batch(request.rollback_of)
         original = await self._ledger.planned_playlist(undone.plan_id, playlist_id)
         restore = {_original_key(item) for item in unfinished}
@@ -399,13 +400,14 @@ class RollbackActivities(SpotifyActivities):
             _PlaylistFacts(removed, restore, left_by_enforcement, original),
             earlier,
         )
-        async with kept_alive() as keep_alive, self._client(
-            request.account_id, request.batch_id
-        ) as client:
+        async with (
+            kept_alive() as keep_alive,
+            self._client(request.account_id, request.batch_id) as client,
+        ):
             try:
                 refusal = await self._calls(lambda: restoring.run(client, keep_alive))
             except Exception:
-                keep_alive.beat(restoring.attempts())
+                keep_alive.remember(restoring.attempts())
                 raise
         keys = [item.key for item in unfinished]
         if refusal is None:
@@ -572,11 +574,16 @@ class _PlaylistRestoring:
             # Else nothing changed since the last record: a call being sent then was
             # not applied, and goes now.
         plan = self._plan(progress)
+        self.call = progress.calls_done
         while progress.calls_done < len(plan.calls):
             if not progress.sending:
                 progress = await self._store(progress.model_copy(update={"sending": True}))
+            # A step forward once a call of this attempt is confirmed (see kept_alive).
+            if progress.calls_done > self.call:
+                self._keep_alive.beat(self.attempts())
+            else:
+                self._keep_alive.remember(self.attempts())
             self.call = progress.calls_done
-            self._keep_alive.beat(self.attempts())
             insert = plan.calls[progress.calls_done]
             after = await client.add_playlist_items(
                 self._playlist_id, insert.uris, position=insert.position

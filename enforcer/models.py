@@ -465,6 +465,14 @@ class ApiTraffic(DomainModel):
         """Requests that left for Spotify: what Spotify's own counters see."""
         return self._total(SENT) - self._total(WITHDRAWN)
 
+    def sent_by_endpoint(self) -> dict[str, int]:
+        """Requests that left for Spotify, by endpoint (those it never saw left out)."""
+        sent = {
+            endpoint: outcomes.get(SENT, 0) - outcomes.get(WITHDRAWN, 0)
+            for endpoint, outcomes in self.calls.items()
+        }
+        return {endpoint: count for endpoint, count in sent.items() if count}
+
     @property
     def held_back(self) -> int:
         return self._total(HELD_BACK)

@@ -24,6 +24,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Sequence
 from datetime import timedelta
@@ -70,6 +71,8 @@ class BatchWorkflow(Generic[StateT]):
     """Fan-out, counting, waiting, status and controls of one batch workflow."""
 
     _state: StateT
+    """Made by the workflow's ``__init__`` (controls may come before ``run`` starts),
+    completed from the request by ``run``."""
     _account_id: str
     _account_label: str
     """What unencrypted fields (search attributes) call the account: its ID, or a keyed
@@ -118,10 +121,14 @@ class BatchWorkflow(Generic[StateT]):
         return BatchStatus.CANCELLED if self._state.cancelled else BatchStatus.COMPLETED
 
     def _continue_from(self, state: StateT) -> StateT:
-        """The state a continued run starts from; a new run has no status of its own
-        yet, so the first one it sets is recorded."""
+        """The state a continued run starts from, with the controls that came before
+        its first line ran; a new run has no status of its own yet, so the first one it
+        sets is recorded."""
         resumed = state.model_copy(deep=True)
         resumed.status = BatchStatus.PENDING
+        resumed.paused = resumed.paused or self._state.paused
+        resumed.cancelled = resumed.cancelled or self._state.cancelled
+        resumed.roll_back = resumed.roll_back or self._state.roll_back
         return resumed
 
     # Messages ----------------------------------------------------------------------------
@@ -242,7 +249,8 @@ class BatchWorkflow(Generic[StateT]):
                 "this one starts when it ends"
             )
             await self._set_status(BatchStatus.WAITING_FOR_TURN, force=True)
-            await workflow.wait_condition(lambda: self._state.cancelled, timeout=wait)
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: self._state.cancelled, timeout=wait)
             if self._state.cancelled:
                 self._state.waiting_for = None
                 return False

@@ -47,26 +47,24 @@ def enforcement_workflow_id(account_id: str, plan_id: str) -> str:
 class EnforcementWorkflow(BatchWorkflow[BatchState]):
     _done_word = "removed"
 
-    @workflow.init
-    def __init__(self, request: EnforcementRequest) -> None:
+    def __init__(self) -> None:
         super().__init__()
+        self._state = BatchState(batch_id=workflow.info().workflow_id)
+
+    @workflow.run
+    async def run(self, request: EnforcementRequest) -> EnforcementSummary:
         self._request = request
         self._account_id = request.account_id
         self._account_label = request.account_label or request.account_id
         self._max_in_flight = request.max_in_flight
-        if request.state is None:
-            self._state = BatchState(batch_id=workflow.info().workflow_id)
-        else:
-            self._state = self._continue_from(request.state)
-
-    @workflow.run
-    async def run(self, request: EnforcementRequest) -> EnforcementSummary:
         if request.state is None:
             self._state.started_at = workflow.now()
             self._show_account()
             await self._start_batch()
             if await self._take_turn():
                 self._state.layout = await self._prepare_batch()
+        else:
+            self._state = self._continue_from(request.state)
 
         summary = await self._finish(await self._carry_out())
         await self._end_turn()

@@ -56,23 +56,18 @@ class RollbackWorkflow(BatchWorkflow[RollbackState]):
     # noticed in seconds however long this allows.
     _chunk_start_to_close = timedelta(minutes=30)
 
-    @workflow.init
-    def __init__(self, request: RollbackRequest) -> None:
+    def __init__(self) -> None:
         super().__init__()
+        self._state = RollbackState(batch_id=workflow.info().workflow_id)
+
+    @workflow.run
+    async def run(self, request: RollbackRequest) -> RollbackSummary:
         self._request = request
         self._account_id = request.account_id
         self._account_label = request.account_label or request.account_id
         self._max_in_flight = request.max_in_flight
         if request.state is None:
-            self._state = RollbackState(
-                batch_id=workflow.info().workflow_id, rollback_of=request.batch_id
-            )
-        else:
-            self._state = self._continue_from(request.state)
-
-    @workflow.run
-    async def run(self, request: RollbackRequest) -> RollbackSummary:
-        if request.state is None:
+            self._state.rollback_of = request.batch_id
             self._state.started_at = workflow.now()
             self._show_account()
             layout = await self._start()
@@ -80,6 +75,8 @@ class RollbackWorkflow(BatchWorkflow[RollbackState]):
             self._state.layout = layout.layout
             self._state.nothing_to_undo = layout.nothing_to_undo
             await self._take_turn()
+        else:
+            self._state = self._continue_from(request.state)
 
         summary = await self._finish(await self._carry_out())
         await self._end_turn()

@@ -29,8 +29,7 @@ from enforcer.restore import playlist_insert_lower_bound, rollback_lower_bound
 from enforcer.sandbox import Faults, Sandbox
 from enforcer.spotify import Generation, Operation
 from tests.support.contract import ContractRecorder
-from tests.workflows._world import USER, World, workers
-from tests.workflows.test_rollback import (
+from tests.workflows._saga import (
     PLAYLIST_INSERTS,
     enforce,
     library_of,
@@ -38,6 +37,7 @@ from tests.workflows.test_rollback import (
     small_library,
     world_of,
 )
+from tests.workflows._world import USER, World, workers
 from workflows.rollback import RollbackWorkflow, rollback_workflow_id
 
 SNAPSHOT_READ = "GET /v1/playlists/{playlist_id}"
