@@ -51,7 +51,6 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities._base import KeepAlive, SpotifyActivities, kept_alive, refusal_error, tally_items
 from enforcer.ledger import ActionItemRecord, BatchRecord, Ledger, LedgerError
@@ -177,9 +176,7 @@ class RollbackActivities(SpotifyActivities):
     async def _start_rollback(self, start: StartRollback) -> RollbackLayout:
         request = start.request
         original = await self._batch_to_undo(request.account_id, request.batch_id)
-        chosen, nothing_to_undo = await self._completed_chosen(
-            request.batch_id, request.item_keys
-        )
+        chosen, nothing_to_undo = await self._completed_chosen(request.batch_id, request.item_keys)
         batch_id = await self._rollback_batch(start, original.plan_id)
         cut_before = await self._ledger.chunk_layout(batch_id)
         if cut_before is None or not cut_before.chunks:
@@ -399,9 +396,10 @@ class RollbackActivities(SpotifyActivities):
             _PlaylistFacts(removed, restore, left_by_enforcement, original),
             earlier,
         )
-        async with kept_alive() as keep_alive, self._client(
-            request.account_id, request.batch_id
-        ) as client:
+        async with (
+            kept_alive() as keep_alive,
+            self._client(request.account_id, request.batch_id) as client,
+        ):
             try:
                 refusal = await self._calls(lambda: restoring.run(client, keep_alive))
             except Exception:
