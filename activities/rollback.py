@@ -63,6 +63,7 @@ from enforcer.models import (
     BatchStatus,
     EntityType,
     FinishRollback,
+    ItemsBack,
     ItemStatus,
     LikedSongBefore,
     NotRestoredExactly,
@@ -330,6 +331,10 @@ class RollbackActivities(SpotifyActivities):
             duration_seconds=max((self._gate.clock() - finish.started_at).total_seconds(), 0.0),
             traffic=traffic,
             original_status=original_status,
+            original_items_back=ItemsBack(
+                back=counts[ItemStatus.ROLLED_BACK],
+                removed=counts[ItemStatus.ROLLED_BACK] + counts[ItemStatus.COMPLETED],
+            ),
         )
         await self._ledger.set_batch_status(
             finish.batch_id, finish.status, summary=summary.model_dump(mode="json")

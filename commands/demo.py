@@ -20,7 +20,8 @@ from pydantic import SecretStr
 from commands import _runtime
 from commands._inputs import whole_number_from
 from commands._runtime import account_session, fail, run
-from commands.enforcement import start_enforcement, web_ui_base, web_ui_url
+from commands._temporal import web_ui_base, web_ui_url
+from commands.enforcement import start_enforcement
 from commands.planning import _run_planning
 from enforcer.config import Settings
 from enforcer.dryrun import render_plan

@@ -3,27 +3,25 @@
 A batch is one ``EnforcementWorkflow`` whose workflow ID, ``enforce/{account}/{plan}``,
 is also the batch's ID in the ledger: starting the same plan twice joins the running
 batch or shows the finished one's result, and never writes to Spotify a second time.
+
+Invariants: ``status`` and ``batches`` show a batch in the status the ledger records
+(``commands._batches.standing``), so they agree with each other and with the ledger,
+rolled back or not; ``pause``, ``resume`` and ``cancel`` are the workflow's updates, and
+work on a rollback (``rollback/...``) as on an enforcement.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
 import sys
-from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import Annotated, Any, Final, TypeVar
-from urllib.parse import quote
+from typing import Annotated, Any, Final
 
 import typer
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.console import Console
 from rich.table import Table
 from temporalio.client import (
     Client,
-    WorkflowExecutionDescription,
+    WorkflowExecution,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
@@ -34,27 +32,41 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from commands._batches import (
+    BatchArgument,
+    Control,
+    Standing,
+    as_json,
+    control,
+    duration,
+    follow,
+    poll,
+    progress_lines,
+    standing,
+    tally_table,
+    undone_document,
+    undone_words,
+)
 from commands._inputs import whole_number_from
 from commands._output import Column, FormatOption, OutputFormat, emit
 from commands._runtime import AccountOption, AccountSession, account_session, fail, run
-from commands.planning import ExamplesOption, _root_cause, _run_planning
+from commands._temporal import describe, root_cause, temporal_error, web_ui_url
+from commands.planning import ExamplesOption, _run_planning
+from commands.rollback import show_rollback
 from enforcer.config import Settings
 from enforcer.dryrun import render_plan
 from enforcer.ledger import Ledger, UnknownBatch
 from enforcer.models import (
+    BatchKind,
     BatchStatus,
     EnforcementProgress,
     EnforcementRequest,
     EnforcementSummary,
-    EntityType,
-    ItemTally,
     Plan,
     PlanOptions,
-    RollbackProgress,
 )
 from enforcer.session import open_ledger
 from workflows.connection import configured_task_queue, connect_temporal
@@ -62,27 +74,9 @@ from workflows.enforcement import EnforcementWorkflow, enforcement_workflow_id
 from workflows.rollback import RollbackWorkflow
 from workflows.search_attributes import ENFORCEMENT_ACCOUNT, ENFORCEMENT_STATUS
 
-POLL_INTERVAL: Final = timedelta(seconds=1)
-
-P = TypeVar("P", bound=EnforcementProgress | RollbackProgress)
-R = TypeVar("R")
 ERRORS_SHOWN: Final = 5
 """Item errors a summary lists before pointing at ``status BATCH --errors``."""
 
-UI_URL_VARIABLE: Final = "TEMPORAL_UI_URL"
-"""Where the Web UI is, when it is not at the dev server's default (the gRPC port + 1000)."""
-
-_ENTITY_TITLES: Final = {
-    EntityType.LIKED_SONG: "Liked songs",
-    EntityType.PLAYLIST_ITEM: "Playlist items",
-    EntityType.SAVED_ALBUM: "Saved albums",
-    EntityType.FOLLOWED_ARTIST: "Followed artists",
-}
-
-BatchArgument = Annotated[
-    str,
-    typer.Argument(help="A batch ID, as `enforce` or `batches` prints it (enforce/ACCOUNT/PLAN)."),
-]
 StatusFormatOption = Annotated[
     OutputFormat,
     typer.Option("--format", case_sensitive=False, help="table, or json (csv prints as json)."),
@@ -227,7 +221,9 @@ async def start_enforcement(
         summary = await _ended_summary(
             temporal.get_workflow_handle_for(EnforcementWorkflow.run, batch_id), session.ledger
         )
-        print_summary(summary)
+        found = await standing(session.ledger, batch_id)
+        summary = as_recorded(summary, found)
+        print_summary(summary, found)
         return summary
     typer.echo(f"Batch {batch_id} is running.")
     typer.echo(f"Web UI: {web_ui_url(temporal, batch_id)}")
@@ -252,7 +248,8 @@ def status(
     ] = False,
     output: StatusFormatOption = OutputFormat.TABLE,
 ) -> None:
-    """Show a batch: its progress while it runs, its summary once it has ended."""
+    """Show a batch: its progress while it runs, its summary once it has ended, and
+    what rollbacks put back of it."""
     run(_status(batch_id, watch=watch, errors=errors, output=output))
 
 
@@ -260,43 +257,54 @@ async def _status(batch_id: str, *, watch: bool, errors: bool, output: OutputFor
     temporal = await connect_temporal()
     async with open_ledger(Settings()) as ledger:
         handle = temporal.get_workflow_handle_for(EnforcementWorkflow.run, batch_id)
-        description = await _describe(handle)
-        if description is not None and description.workflow_type == RollbackWorkflow.__name__:
-            # Imported here: the rollback commands build on this module.
-            from commands.rollback import show_rollback
-
-            running = description.status == WorkflowExecutionStatus.RUNNING
-            await show_rollback(temporal, batch_id, running=running, watch=watch, output=output)
+        description = await describe(handle)
+        found = await standing(ledger, batch_id)
+        if (found is not None and found.kind is BatchKind.ROLLBACK) or (
+            description is not None and description.workflow_type == RollbackWorkflow.__name__
+        ):
+            await show_rollback(temporal, ledger, batch_id, description, watch=watch, output=output)
+            return
+        if description is None and found is None:
+            fail(f"unknown batch {batch_id!r}: `starter.py batches` lists the batches")
+        running = description is not None and description.status == WorkflowExecutionStatus.RUNNING
+        if running and not watch:
+            progress = await handle.query(EnforcementWorkflow.progress)
+            state = found.status if found is not None else progress.status
+            if output is OutputFormat.TABLE:
+                print_progress(progress, state)
+            else:
+                typer.echo(as_json({"state": "running", "status": state.value,
+                                     **undone_document(found), "progress": progress}))  # fmt: skip
             return
         if description is None:
             # Temporal may have dropped a long-closed run (retention); the ledger keeps it.
             summary = await _ledger_summary(ledger, batch_id)
-        elif description.status == WorkflowExecutionStatus.RUNNING and not watch:
-            progress = await handle.query(EnforcementWorkflow.progress)
-            if output is OutputFormat.TABLE:
-                print_progress(progress)
-            else:
-                typer.echo(_as_json({"state": "running", "progress": progress}))
-            return
-        elif description.status == WorkflowExecutionStatus.RUNNING:
+        elif running:
             summary = await watch_batch(handle, quiet=output is not OutputFormat.TABLE)
+            found = await standing(ledger, batch_id)
         else:
             summary = await _ended_summary(handle, ledger)
+        summary = as_recorded(summary, found)
         if output is OutputFormat.TABLE:
-            print_summary(summary)
+            print_summary(summary, found)
         else:
-            typer.echo(_as_json({"state": "ended", "summary": summary}))
+            typer.echo(as_json({"state": "ended", "status": summary.status.value,
+                                 **undone_document(found), "summary": summary}))  # fmt: skip
         if errors:
             await _print_all_errors(ledger, batch_id, output)
 
 
-async def _describe(handle: Handle) -> WorkflowExecutionDescription | None:
-    try:
-        return await handle.describe()
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise _temporal_error(error) from None
+def as_recorded(summary: EnforcementSummary, found: Standing | None) -> EnforcementSummary:
+    """The summary with the ledger's status of the batch: a rollback run after the batch
+    ended has the last word (the workflow's own result cannot change any more)."""
+    if found is None:
+        return summary
+    return summary.model_copy(
+        update={
+            "status": found.status,
+            "rolled_back_by": summary.rolled_back_by or found.last_rollback,
+        }
+    )
 
 
 async def _ended_summary(handle: Handle, ledger: Ledger) -> EnforcementSummary:
@@ -304,10 +312,10 @@ async def _ended_summary(handle: Handle, ledger: Ledger) -> EnforcementSummary:
     try:
         return await handle.result()
     except WorkflowFailureError as error:
-        typer.echo(f"batch {handle.id} failed: {_root_cause(error)}", err=True)
+        typer.echo(f"batch {handle.id} failed: {root_cause(error)}", err=True)
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:
-            raise _temporal_error(error) from None
+            raise temporal_error(error) from None
     return await _ledger_summary(ledger, handle.id)
 
 
@@ -365,43 +373,25 @@ async def _print_all_errors(ledger: Ledger, batch_id: str, output: OutputFormat)
 
 
 def cancel(batch_id: BatchArgument) -> None:
-    """Stop a batch: no new Spotify calls start, running ones finish, the rest is skipped."""
-    run(_signal(batch_id, "cancel", lambda h: h.signal(EnforcementWorkflow.cancel)))
+    """Stop a batch (or a rollback): no new Spotify calls start, running ones finish, the
+    rest is skipped."""
+    run(_control(batch_id, "cancel"))
 
 
 def pause(batch_id: BatchArgument) -> None:
-    """Hold a batch: running Spotify calls finish, no new ones start until `resume`."""
-    run(_signal(batch_id, "pause", lambda h: h.signal(EnforcementWorkflow.pause)))
+    """Hold a batch (or a rollback): running Spotify calls finish, no new ones start
+    until `resume`."""
+    run(_control(batch_id, "pause"))
 
 
 def resume(batch_id: BatchArgument) -> None:
-    """Carry on with a paused batch, or one waiting for a new login after `login`."""
-    run(_signal(batch_id, "resume", lambda h: h.signal(EnforcementWorkflow.resume)))
+    """Carry on with a paused batch (or rollback), or one waiting for a new login after
+    `login`."""
+    run(_control(batch_id, "resume"))
 
 
-_SIGNALLED: Final = {
-    "cancel": "asked to cancel: running Spotify calls finish, nothing new starts",
-    "pause": "asked to pause: running Spotify calls finish, nothing new starts until resume",
-    "resume": "asked to resume",
-}
-
-
-async def _signal(batch_id: str, name: str, send: Callable[[Handle], Awaitable[None]]) -> None:
-    temporal = await connect_temporal()
-    handle = temporal.get_workflow_handle_for(EnforcementWorkflow.run, batch_id)
-    description = await _describe(handle)
-    if description is None:
-        fail(f"unknown batch {batch_id!r}: `starter.py batches` lists the batches")
-    if description.status != WorkflowExecutionStatus.RUNNING:
-        ended = description.status.name.lower() if description.status else "ended"
-        fail(f"batch {batch_id!r} has ended ({ended}): there is nothing to {name}")
-    try:
-        await send(handle)
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            fail(f"batch {batch_id!r} ended meanwhile: there is nothing to {name}")
-        raise _temporal_error(error) from None
-    typer.echo(f"Batch {batch_id} {_SIGNALLED[name]}.")
+async def _control(batch_id: str, name: Control) -> None:
+    await control(await connect_temporal(), batch_id, name)
 
 
 # batches ---------------------------------------------------------------------------------
@@ -415,7 +405,8 @@ def batches(
     output: FormatOption = OutputFormat.TABLE,
     account: AccountOption = None,
 ) -> None:
-    """List an account's enforcement batches, newest first."""
+    """List an account's enforcement batches, newest first, each in the status the ledger
+    records (rolled back, partly rolled back...), with how many items are back."""
     run(_batches(status_filter, output, account))
 
 
@@ -428,21 +419,18 @@ async def _batches(
             [
                 f"WorkflowType = '{EnforcementWorkflow.__name__}'",
                 f"{ENFORCEMENT_ACCOUNT.name} = {_quoted(session.account_label)}",
-                *(
-                    [f"{ENFORCEMENT_STATUS.name} = '{status_filter.value}'"]
-                    if status_filter is not None
-                    else []
-                ),
             ]
         )
-        rows = []
         try:
             executions = [execution async for execution in temporal.list_workflows(query)]
         except RPCError as error:
-            raise _temporal_error(error) from None
+            raise temporal_error(error) from None
         executions.sort(key=lambda e: e.start_time, reverse=True)
-        for execution in executions:
-            rows.append(await _batch_row(session.ledger, execution.id, execution))
+        rows = [await _batch_row(session.ledger, execution) for execution in executions]
+    if status_filter is not None:
+        # The ledger's status, not the search attribute: a batch a rollback undid after it
+        # ended is rolled back, whatever its closed workflow's attribute says.
+        rows = [row for row in rows if row["status"] == status_filter.value]
     emit(
         rows,
         [
@@ -452,6 +440,8 @@ async def _batches(
             Column("started_at", "Started"),
             Column("done", "Done"),
             Column("total", "Total"),
+            Column("back", "Back"),
+            Column("rolled_back_by", "Rolled back by"),
         ],
         output,
         title=f"Enforcement batches of {session.account_id}",
@@ -459,28 +449,32 @@ async def _batches(
     )
 
 
-async def _batch_row(ledger: Ledger, batch_id: str, execution: Any) -> dict[str, Any]:
-    status = execution.typed_search_attributes.get(ENFORCEMENT_STATUS) or BatchStatus.PENDING
+async def _batch_row(ledger: Ledger, execution: WorkflowExecution) -> dict[str, Any]:
+    batch_id = execution.id
+    attribute = execution.typed_search_attributes.get(ENFORCEMENT_STATUS)
     row: dict[str, Any] = {
         "batch_id": batch_id,
         "plan_id": batch_id.rsplit("/", 1)[-1],
-        "status": str(status),
+        "status": attribute or BatchStatus.PENDING.value,
         "started_at": execution.start_time,
         "done": "",
         "total": "",
+        "back": "",
+        "rolled_back_by": "",
     }
-    try:
-        record = await ledger.batch(batch_id)
-    except UnknownBatch:
+    found = await standing(ledger, batch_id)
+    if found is None:
         return row  # started, but the workflow has not written it to the ledger yet
+    record = await ledger.batch(batch_id)
     counts = await ledger.item_counts(batch_id)
     row["plan_id"] = record.plan_id
     row["started_at"] = record.started_at or execution.start_time
     row["done"] = str(sum(tally.done for tally in (await ledger.tallies(batch_id)).values()))
     row["total"] = str(sum(counts.values()))
-    if execution.status != WorkflowExecutionStatus.RUNNING:
-        # The ledger has the last word on a batch that ended, whatever the attribute says.
-        row["status"] = record.status.value
+    row["status"] = found.status.value
+    if found.items_back is not None:
+        row["back"] = str(found.items_back.back)
+        row["rolled_back_by"] = found.last_rollback
     return row
 
 
@@ -495,114 +489,51 @@ def _quoted(value: str) -> str:
 
 async def watch_batch(handle: Handle, *, quiet: bool = False) -> EnforcementSummary:
     """Shows the ``progress`` query every second until the batch ends; its summary."""
-    result = asyncio.ensure_future(handle.result())
-    if quiet:
-        try:
-            return await result
-        except WorkflowFailureError as error:
-            fail(f"batch {handle.id} failed: {_root_cause(error)}")
-    console = Console(stderr=True)
     try:
-        return await watch_progress(
-            result,
-            lambda: _progress(handle),
-            console=console,
+        if quiet:
+            return await handle.result()
+        return await follow(
+            handle.result(),
+            lambda: poll(handle.query(EnforcementWorkflow.progress)),
             starting="starting",
             title=lambda progress: progress.status.value,
-            details=_progress_lines,
+            details=progress_lines,
+            carries_on=f"the batch carries on: starter.py status {handle.id}",
         )
     except WorkflowFailureError as error:
-        fail(f"batch {handle.id} failed: {_root_cause(error)}")
-    except asyncio.CancelledError:  # Ctrl-C
-        console.print(f"Stopped watching; the batch carries on: starter.py status {handle.id}")
-        raise
-    finally:
-        result.cancel()
-
-
-async def watch_progress(
-    result: asyncio.Future[R],
-    poll: Callable[[], Awaitable[P | None]],
-    *,
-    console: Console,
-    starting: str,
-    title: Callable[[P], str],
-    details: Callable[[P], RenderableType],
-) -> R:
-    """Shows a bar of the items done, polling the progress every second, until ``result``
-    is done; its result (or what it raised)."""
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[items]}"),
-        console=console,
-    )
-    task = bar.add_task(starting, total=None, items="")
-    # Transient: the summary printed next takes the display's place.
-    with Live(bar, console=console, transient=True) as live:
-        while not result.done():
-            progress = await poll()
-            if progress is not None:
-                done = sum(tally.done for tally in progress.tallies.values())
-                total = sum(progress.totals.values())
-                bar.update(
-                    task,
-                    description=title(progress),
-                    completed=done,
-                    total=total or None,
-                    items=f"{done}/{total} items" if total else "",
-                )
-                live.update(Group(bar, details(progress)))
-            await asyncio.wait([result], timeout=POLL_INTERVAL.total_seconds())
-    return result.result()
-
-
-async def _progress(handle: Handle) -> EnforcementProgress | None:
-    try:
-        return await handle.query(EnforcementWorkflow.progress)
-    except RPCError:
-        return None  # between runs (continue-as-new) or just ended: the next poll tells
+        fail(f"batch {handle.id} failed: {root_cause(error)}")
 
 
 # printing ------------------------------------------------------------------------------
 
 
-def print_progress(progress: EnforcementProgress) -> None:
+def print_progress(progress: EnforcementProgress, state: BatchStatus) -> None:
+    """A running batch: ``state`` (the ledger's), then the workflow's live counts."""
     console = Console()
-    console.print(f"Batch {progress.batch_id} (plan {progress.plan_id}): {progress.status.value}")
-    console.print(_tally_table(progress.totals, progress.tallies))
-    console.print(_progress_lines(progress))
+    console.print(f"Batch {progress.batch_id} (plan {progress.plan_id}): {state.value}")
+    console.print(tally_table(progress.totals, progress.tallies))
+    console.print(progress_lines(progress))
 
 
-def _progress_lines(progress: EnforcementProgress) -> Table:
-    lines = Table.grid(padding=(0, 2))
-    lines.add_row("Chunks", f"{progress.chunks_done} of {progress.chunks_total}")
-    lines.add_row("API calls", str(progress.api_calls))
-    lines.add_row(
-        "Rate-limit waits",
-        f"{progress.rate_limit_waits} ({_duration(progress.rate_limit_wait_seconds)})",
-    )
-    if progress.eta_seconds is not None:
-        lines.add_row("Time left", f"about {_duration(progress.eta_seconds)}")
-    return lines
-
-
-def print_summary(summary: EnforcementSummary) -> None:
-    """A batch's result: counts per entity type, calls, waits, fallbacks and errors."""
+def print_summary(summary: EnforcementSummary, found: Standing | None = None) -> None:
+    """A batch's result: counts per entity type, calls, waits, fallbacks, errors, and
+    what rollbacks put back of it."""
     console = Console()
     console.print(
         f"Batch {summary.batch_id} (plan {summary.plan_id}, account {summary.account_id}): "
         f"{summary.status.value}"
     )
-    console.print(_tally_table(summary.totals, summary.tallies))
+    console.print(tally_table(summary.totals, summary.tallies))
     lines = Table.grid(padding=(0, 2))
+    undone = undone_words(found) if found is not None else None
+    if undone is not None:
+        lines.add_row("Rolled back", undone)
     lines.add_row("API calls", str(summary.api_calls))
     lines.add_row(
         "Rate-limit waits",
-        f"{summary.rate_limit_waits} ({_duration(summary.rate_limit_wait_seconds)} in all)",
+        f"{summary.rate_limit_waits} ({duration(summary.rate_limit_wait_seconds)} in all)",
     )
-    lines.add_row("Duration", _duration(summary.duration_seconds))
+    lines.add_row("Duration", duration(summary.duration_seconds))
     lines.add_row(
         "Legacy endpoints",
         (
@@ -625,67 +556,3 @@ def print_summary(summary: EnforcementSummary) -> None:
         if more:
             console.print(f"... and {more} more.")
         console.print(f"Every one: starter.py status {summary.batch_id} --errors")
-
-
-def _tally_table(
-    totals: Mapping[EntityType, int], tallies: Mapping[EntityType, ItemTally]
-) -> Table:
-    table = Table(title_justify="left")
-    for header in ("What", "Planned", "Completed", "Failed", "Skipped"):
-        table.add_column(header, justify="left" if header == "What" else "right")
-    for entity in EntityType:
-        if entity not in totals and entity not in tallies:
-            continue
-        tally = tallies.get(entity, ItemTally())
-        table.add_row(
-            _ENTITY_TITLES[entity],
-            str(totals.get(entity, 0)),
-            str(tally.completed),
-            str(tally.failed),
-            str(tally.skipped),
-        )
-    return table
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {rest:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def _as_json(document: Mapping[str, Any]) -> str:
-    return json.dumps(
-        {key: value.model_dump(mode="json") if hasattr(value, "model_dump") else value
-         for key, value in document.items()},
-        indent=2,
-        ensure_ascii=False,
-    )  # fmt: skip
-
-
-def web_ui_url(temporal: Client, workflow_id: str) -> str:
-    """The page of ``workflow_id`` in the Web UI."""
-    namespace = quote(temporal.namespace, safe="")
-    return f"{web_ui_base(temporal)}/namespaces/{namespace}/workflows/{quote(workflow_id, safe='')}"
-
-
-def web_ui_base(temporal: Client) -> str:
-    """The Web UI: ``TEMPORAL_UI_URL`` if set, otherwise where ``temporal server start-dev``
-    puts it, on the server's host at its gRPC port + 1000 (7233 -> 8233)."""
-    configured = os.environ.get(UI_URL_VARIABLE, "").strip().rstrip("/")
-    if configured:
-        return configured
-    target = temporal.service_client.config.target_host
-    host, _, port = target.rpartition(":")
-    try:
-        return f"http://{host or 'localhost'}:{int(port) + 1000}"
-    except ValueError:
-        return f"http://{target}:8233"
-
-
-def _temporal_error(error: RPCError) -> ConnectionError:
-    address = ClientConfig.load_client_connect_config().get("target_host", "localhost:7233")
-    return ConnectionError(f"the Temporal server at {address} refused the request: {error}")

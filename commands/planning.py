@@ -9,11 +9,11 @@ import typer
 from rich.console import Console
 from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError
 
 from commands._inputs import seconds, whole_number_from
 from commands._output import Column, FormatOption, OutputFormat, emit
 from commands._runtime import AccountOption, AccountSession, account_session, fail, run
+from commands._temporal import root_cause
 from commands._waiting import wait_saying_why
 from enforcer.config import Settings
 from enforcer.dryrun import render_plan
@@ -106,7 +106,7 @@ async def _run_planning(
                 update_spinner=lambda text: status.update(f"{reading}\n{text}"),
             )
     except WorkflowFailureError as error:
-        fail(f"planning failed: {_root_cause(error)}")
+        fail(f"planning failed: {root_cause(error)}")
 
 
 def show_plan(
@@ -160,12 +160,3 @@ async def _plans(output: OutputFormat, account: str | None) -> None:
 
 def _print_plan(plan: Plan, output: OutputFormat, examples: int) -> None:
     typer.echo(render_plan(plan, output.value, examples=examples, color=sys.stdout.isatty()))
-
-
-def _root_cause(error: BaseException) -> str:
-    """The message a person can act on, under Temporal's layers of wrapping."""
-    while isinstance(error, WorkflowFailureError | ActivityError) and error.cause is not None:
-        error = error.cause
-    if isinstance(error, ApplicationError):
-        return error.message
-    return str(error)

@@ -1,11 +1,12 @@
 """`rollback` and `items`: undoing a batch, or chosen items of it, and seeing its items.
 
-A running enforcement batch is rolled back by its own ``rollback`` signal: it stops and
-undoes itself. An ended one is undone by a ``RollbackWorkflow`` whose ID,
-``rollback/{batch}[/{selection}]``, makes a second start of the same selection while one
-runs join it. The command reads the ledger first, to show what would be put back and to
-refuse what cannot be rolled back before anything starts; the workflow checks again
-(and refuses with the same kind of message) when it begins.
+A running enforcement batch is rolled back by its own ``rollback`` update: it stops and
+undoes itself, and its answer (its status) is told. An ended one is undone by a
+``RollbackWorkflow`` whose ID, ``rollback/{batch}[/{selection}]``, makes a second start
+of the same selection while one runs join it. The command reads the ledger first, to
+show what would be put back and to refuse what cannot be rolled back before anything
+starts; the workflow checks again (and refuses with the same kind of message) when it
+begins. ``status`` of a rollback (``show_rollback``) shows it in the ledger's status.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 import typer
 from rich.console import Console
@@ -33,20 +34,25 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
 )
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from activities import REFUSED
+from commands._batches import (
+    ENTITY_TITLES,
+    BatchArgument,
+    BatchEnded,
+    as_json,
+    duration,
+    follow,
+    poll,
+    progress_lines,
+    send_control,
+    standing,
+    tally_table,
+)
 from commands._output import Column, FormatOption, OutputFormat, emit
 from commands._runtime import AccountOption, AccountSession, account_session, fail, run
-from commands.enforcement import (
-    _ENTITY_TITLES,
-    BatchArgument,
-    _duration,
-    _temporal_error,
-    watch_progress,
-    web_ui_url,
-)
-from commands.planning import _root_cause
+from commands._temporal import describe, root_cause, temporal_error, web_ui_url
 from enforcer.config import Settings
 from enforcer.ledger import ActionItemRecord, Ledger, UnknownBatch
 from enforcer.models import (
@@ -57,7 +63,6 @@ from enforcer.models import (
     EntityType,
     ItemStatus,
     PlaylistItemBefore,
-    RollbackProgress,
     RollbackRequest,
     RollbackSummary,
 )
@@ -135,7 +140,7 @@ async def _rollback(
     async with account_session(account) as session:
         temporal = await connect_temporal()
         enforcement = temporal.get_workflow_handle_for(EnforcementWorkflow.run, batch_id)
-        described = await _describe(enforcement)
+        described = await describe(enforcement)
         if described is not None and _is_running_enforcement(described):
             _check_owner(batch_id, described, session)
             if keys is not None:
@@ -147,7 +152,7 @@ async def _rollback(
                 temporal, session, enforcement, confirmed=confirmed, watch=watch
             ):
                 return
-            described = await _describe(enforcement)  # it ended meanwhile: undo it as ended
+            described = await describe(enforcement)  # it ended meanwhile: undo it as ended
         await _roll_back_ended(
             temporal, session, batch_id, keys, described, confirmed=confirmed, watch=watch
         )
@@ -171,7 +176,7 @@ def _check_owner(
         )
 
 
-# A running batch: its own signal -------------------------------------------------------
+# A running batch: its own update -------------------------------------------------------
 
 
 async def _roll_back_running(
@@ -182,7 +187,8 @@ async def _roll_back_running(
     confirmed: bool,
     watch: bool,
 ) -> bool:
-    """Asks the running batch to stop and undo itself; False if it ended meanwhile."""
+    """Asks the running batch (its ``rollback`` update) to stop and undo itself; False
+    if it ended meanwhile."""
     batch_id = enforcement.id
     try:
         removed = await _restorable(session.ledger, batch_id, None)
@@ -196,15 +202,13 @@ async def _roll_back_running(
         typer.echo("Nothing was changed.", err=True)
         return True
     try:
-        await enforcement.signal(EnforcementWorkflow.rollback)
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise _temporal_error(error) from None
+        now = await send_control(enforcement, "rollback")
+    except BatchEnded:
+        return False
     rollback_id = rollback_workflow_id(batch_id)
     typer.echo(
-        f"Batch {batch_id} asked to roll back: running Spotify calls finish, nothing new "
-        f"starts, then {rollback_id} puts back what it removed."
+        f"Batch {batch_id} is rolling back ({now.value} now): the Spotify calls in flight "
+        f"finish first, nothing new starts, then {rollback_id} puts back what it removed."
     )
     typer.echo(f"Web UI: {web_ui_url(temporal, batch_id)}")
     if not watch:
@@ -214,7 +218,7 @@ async def _roll_back_running(
         try:
             ended = await enforcement.result()
         except WorkflowFailureError as error:
-            fail(f"batch {batch_id} failed: {_root_cause(error)}")
+            fail(f"batch {batch_id} failed: {root_cause(error)}")
     typer.echo(f"Batch {batch_id}: {ended.status.value}")
     summary = await _result(temporal.get_workflow_handle_for(RollbackWorkflow.run, rollback_id))
     print_rollback_summary(summary)
@@ -236,7 +240,7 @@ async def _roll_back_ended(
 ) -> None:
     rollback_id = rollback_workflow_id(batch_id, keys)
     handle = temporal.get_workflow_handle_for(RollbackWorkflow.run, rollback_id)
-    earlier = await _describe(handle)
+    earlier = await describe(handle)
     if earlier is not None and earlier.status == WorkflowExecutionStatus.RUNNING:
         typer.echo(f"Rollback {rollback_id} of these items is running already: joining it.")
         await _follow(temporal, handle, batch_id, keys, watch=watch)
@@ -285,7 +289,7 @@ async def _roll_back_ended(
             ),
         )
     except RPCError as error:
-        raise _temporal_error(error) from None
+        raise temporal_error(error) from None
     await _await_checks(handle)
     await _follow(temporal, handle, batch_id, keys, watch=watch)
 
@@ -349,7 +353,7 @@ async def _await_checks(handle: RollbackHandle) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + START_PATIENCE.total_seconds()
     while loop.time() < deadline:
-        described = await _describe(handle)
+        described = await describe(handle)
         if described is None or described.status != WorkflowExecutionStatus.RUNNING:
             await _result(handle)
             return
@@ -357,7 +361,7 @@ async def _await_checks(handle: RollbackHandle) -> None:
         if status is not None and status != BatchStatus.PENDING.value:
             return
         await asyncio.sleep(0.1)
-    typer.echo(f"The rollback has not started within {_duration(START_PATIENCE.total_seconds())}:")
+    typer.echo(f"The rollback has not started within {duration(START_PATIENCE.total_seconds())}:")
     typer.echo("is a worker running (`worker.py`)?")
 
 
@@ -378,17 +382,6 @@ async def _follow(
     typer.echo(f"Follow it with: starter.py rollback {batch_id}{items} --watch")
 
 
-async def _describe(
-    handle: WorkflowHandle[Any, Any],
-) -> WorkflowExecutionDescription | None:
-    try:
-        return await handle.describe()
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise _temporal_error(error) from None
-
-
 async def _result(handle: RollbackHandle) -> RollbackSummary:
     """The rollback's summary; a refusal or failure ends the command with its message."""
     try:
@@ -397,36 +390,21 @@ async def _result(handle: RollbackHandle) -> RollbackSummary:
         # The workflow fails with the activity's refusal itself: bad input, nothing changed.
         if isinstance(error.cause, ApplicationError) and error.cause.type == REFUSED:
             fail(error.cause.message)
-        fail(f"rollback {handle.id} failed: {_root_cause(error)}")
+        fail(f"rollback {handle.id} failed: {root_cause(error)}")
     except RPCError as error:
-        raise _temporal_error(error) from None
+        raise temporal_error(error) from None
 
 
 async def watch_rollback(handle: RollbackHandle) -> RollbackSummary:
     """Shows the ``progress`` query every second until the rollback ends; its summary."""
-    result = asyncio.ensure_future(_result(handle))
-    console = Console(stderr=True)
-    try:
-        return await watch_progress(
-            result,
-            lambda: _progress(handle),
-            console=console,
-            starting="rolling back",
-            title=lambda progress: f"rollback {progress.status.value}",
-            details=lambda progress: f"API calls: {progress.api_calls}",
-        )
-    except asyncio.CancelledError:  # Ctrl-C
-        console.print(f"Stopped watching; the rollback carries on: {handle.id}")
-        raise
-    finally:
-        result.cancel()
-
-
-async def _progress(handle: RollbackHandle) -> RollbackProgress | None:
-    try:
-        return await handle.query(RollbackWorkflow.progress)
-    except RPCError:
-        return None  # not taken up yet, or just ended: the next poll tells
+    return await follow(
+        _result(handle),
+        lambda: poll(handle.query(RollbackWorkflow.progress)),
+        starting="rolling back",
+        title=lambda progress: f"rollback {progress.status.value}",
+        details=progress_lines,
+        carries_on=f"the rollback carries on: starter.py status {handle.id}",
+    )
 
 
 # printing --------------------------------------------------------------------------------
@@ -438,7 +416,7 @@ def _count_table(counts: Counter[EntityType]) -> Table:
     table.add_column("Items", justify="right")
     for entity in EntityType:
         if counts[entity]:
-            table.add_row(_ENTITY_TITLES[entity], str(counts[entity]))
+            table.add_row(ENTITY_TITLES[entity], str(counts[entity]))
     table.add_row("All", str(sum(counts.values())))
     return table
 
@@ -459,15 +437,15 @@ def print_rollback_summary(summary: RollbackSummary) -> None:
             continue
         total = summary.totals[entity]
         restored = summary.restored.get(entity, 0)
-        table.add_row(_ENTITY_TITLES[entity], str(total), str(restored), str(total - restored))
+        table.add_row(ENTITY_TITLES[entity], str(total), str(restored), str(total - restored))
     console.print(table)
     lines = Table.grid(padding=(0, 2))
     lines.add_row("API calls", str(summary.api_calls))
     lines.add_row(
         "Rate-limit waits",
-        f"{summary.rate_limit_waits} ({_duration(summary.rate_limit_wait_seconds)} in all)",
+        f"{summary.rate_limit_waits} ({duration(summary.rate_limit_wait_seconds)} in all)",
     )
-    lines.add_row("Duration", _duration(summary.duration_seconds))
+    lines.add_row("Duration", duration(summary.duration_seconds))
     if summary.nothing_to_undo:
         lines.add_row(
             "Nothing to undo",
@@ -480,6 +458,13 @@ def print_rollback_summary(summary: RollbackSummary) -> None:
         )
     if summary.replans:
         lines.add_row("Re-planned", f"{summary.replans} times: a playlist changed meanwhile")
+    if summary.original_status is not None and summary.original_items_back is not None:
+        back = summary.original_items_back
+        lines.add_row(
+            "Batch undone",
+            f"{summary.rollback_of} is {summary.original_status.value}: {back.back} of "
+            f"{back.removed} removed items back",
+        )
     console.print(lines)
     _print_listed(
         console,
@@ -582,16 +567,72 @@ async def _all_items(
 
 
 async def show_rollback(
-    temporal: Client, workflow_id: str, *, running: bool, watch: bool, output: OutputFormat
+    temporal: Client,
+    ledger: Ledger,
+    batch_id: str,
+    described: WorkflowExecutionDescription | None,
+    *,
+    watch: bool,
+    output: OutputFormat,
 ) -> None:
-    """`status` of a rollback: its progress while it runs, its summary once ended."""
-    handle = temporal.get_workflow_handle_for(RollbackWorkflow.run, workflow_id)
+    """`status` of a rollback: its progress while it runs, its summary once ended, in the
+    status the ledger records. ``batch_id`` is the workflow's ID (its latest run is
+    shown) or a run's batch ID in the ledger (``rollback/...#2``)."""
+    handle = temporal.get_workflow_handle_for(RollbackWorkflow.run, batch_id)
+    running = described is not None and described.status == WorkflowExecutionStatus.RUNNING
     if running and not watch:
         progress = await handle.query(RollbackWorkflow.progress)
-        typer.echo(progress.model_dump_json(indent=2))
+        found = await standing(ledger, progress.batch_id)
+        state = found.status if found is not None else progress.status
+        if output is OutputFormat.TABLE:
+            console = Console()
+            console.print(
+                f"Rollback {progress.batch_id} of batch {progress.rollback_of}: {state.value}"
+            )
+            console.print(
+                tally_table(
+                    progress.totals, progress.tallies, planned="To restore", done="Restored"
+                )
+            )
+            console.print(progress_lines(progress))
+        else:
+            typer.echo(as_json({"state": "running", "batch_id": progress.batch_id,
+                                "rollback_of": progress.rollback_of, "status": state.value,
+                                "progress": progress}))  # fmt: skip
         return
-    summary = await watch_rollback(handle) if running else await handle.result()
+    if running:
+        summary = await watch_rollback(handle)
+    elif described is not None:
+        summary = await _result(handle)
+    else:
+        summary = await _ledger_rollback_summary(ledger, batch_id)
+    found = await standing(ledger, summary.batch_id)
+    if found is not None:
+        summary = summary.model_copy(update={"status": found.status})
     if output is OutputFormat.TABLE:
         print_rollback_summary(summary)
     else:
-        typer.echo(summary.model_dump_json(indent=2))
+        typer.echo(as_json({"state": "ended", "batch_id": summary.batch_id,
+                            "rollback_of": summary.rollback_of, "status": summary.status.value,
+                            "summary": summary}))  # fmt: skip
+
+
+async def _ledger_rollback_summary(ledger: Ledger, batch_id: str) -> RollbackSummary:
+    """A rollback Temporal no longer knows (or a run's ``#n`` ID): the ledger's record."""
+    try:
+        record = await ledger.batch(batch_id)
+    except UnknownBatch:
+        fail(f"unknown batch {batch_id!r}: `starter.py batches` lists the batches")
+    if record.summary is not None:
+        return RollbackSummary.model_validate(record.summary)
+    # It ended without writing its summary (terminated, say), or still runs: the items.
+    layout = await ledger.chunk_layout(batch_id)
+    tallies = await ledger.tallies(batch_id)
+    return RollbackSummary(
+        batch_id=batch_id,
+        rollback_of=record.rollback_of or "",
+        account_id=record.account_id,
+        status=record.status,
+        totals=layout.totals if layout is not None else {},
+        restored={kind: tally.completed for kind, tally in tallies.items() if tally.completed},
+    )

@@ -506,6 +506,15 @@ class ChunkOutcome(DomainModel):
     """Operations Spotify made us run on the legacy endpoints (a forced fallback)."""
 
 
+class ItemsBack(DomainModel):
+    """How much of what a batch removed is back, after its rollbacks so far."""
+
+    back: int
+    """Items of the batch rolled back (by any of its rollbacks)."""
+    removed: int
+    """Items the batch removed: those rolled back and those still removed."""
+
+
 def _no_chunks() -> ChunkLayout:
     return ChunkLayout(chunks=0, library_chunks=0, playlist_chunks=0, totals={})
 
@@ -535,6 +544,8 @@ class BatchState(DomainModel):
     """What the batch is waiting for, in words (another batch's turn, a login)."""
     rollback_id: str | None = None
     """Enforcement only: the rollback that undid the batch, once one has run."""
+    items_back: ItemsBack | None = None
+    """Once a rollback has run, of the batch undone: how much of it is back."""
 
     def count(self, outcome: ChunkOutcome) -> None:
         """Adds a finished chunk's outcome (outcomes may come in any order)."""
@@ -766,4 +777,7 @@ class RollbackSummary(DomainModel):
     duration_seconds: float = 0.0
     traffic: ApiTraffic = Field(default_factory=ApiTraffic)
     original_status: BatchStatus | None = None
-    """The batch undone, after this rollback: rolled back, or partly rolled back."""
+    """The batch undone, after this rollback: rolled back, or partly rolled back (None
+    when nothing of it is back)."""
+    original_items_back: ItemsBack | None = None
+    """The batch undone, after this rollback: how much of it is back."""

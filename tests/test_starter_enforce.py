@@ -15,15 +15,19 @@ import asyncio
 import json
 import os
 import time
+import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from commands import _batches
 from enforcer.config import Settings, env_name
 from enforcer.models import BlockedArtist, LibrarySnapshot, PlanOptions, ProtectList
 from enforcer.planner import make_plan
@@ -236,7 +240,7 @@ def wait_for_status(cli: Cli, batch_id: str, status: str) -> None:
         time.sleep(0.05)
 
 
-def test_pause_resume_and_cancel_a_running_batch(enforcer_cli: Cli) -> None:
+def test_pause_resume_and_cancel_a_running_batch_say_what_happened(enforcer_cli: Cli) -> None:
     plan = planned(enforcer_cli)
     # Every Spotify call now takes 2 s, so the batch is still running between commands.
     enforcer_cli.sandbox.set_faults(Faults(latency_ms=2000))
@@ -244,18 +248,74 @@ def test_pause_resume_and_cancel_a_running_batch(enforcer_cli: Cli) -> None:
     enforcer_cli.ok("enforce", plan["id"], "--yes", "--max-in-flight", "1")
     wait_for_status(enforcer_cli, batch_id, "running")
 
-    assert "asked to pause" in enforcer_cli.ok("pause", batch_id)
-    wait_for_status(enforcer_cli, batch_id, "paused")
-    assert "asked to resume" in enforcer_cli.ok("resume", batch_id)
-    wait_for_status(enforcer_cli, batch_id, "running")
-    assert "asked to cancel" in enforcer_cli.ok("cancel", batch_id)
+    # Refused by the workflow: a clear line, exit 1, and the batch runs on untouched.
+    error = enforcer_cli.fails("resume", batch_id)
+    assert f"{batch_id} is running, not paused: there is nothing to resume" in error
+    assert shown_status(enforcer_cli, batch_id) == "running"
 
+    paused = enforcer_cli.ok("pause", batch_id)
+    assert f"Batch {batch_id} paused: the Spotify calls in flight finish" in paused
+    # The answer comes once the ledger has it: every view says paused at once.
+    assert shown_status(enforcer_cli, batch_id) == batch_status(enforcer_cli, batch_id) == "paused"
+    assert f"Batch {batch_id} is already paused." in enforcer_cli.ok("pause", batch_id)
+
+    assert f"Batch {batch_id} resumed." in enforcer_cli.ok("resume", batch_id)
+    assert shown_status(enforcer_cli, batch_id) == "running"
+
+    cancelling = enforcer_cli.ok("cancel", batch_id)
+    assert f"Batch {batch_id} cancelling: the Spotify calls in flight finish first" in cancelling
     ended = json.loads(enforcer_cli.ok("status", batch_id, "--watch", "--format", "json"))
     summary = ended["summary"]
-    assert summary["status"] == "cancelled"
+    assert ended["status"] == summary["status"] == "cancelled"
     # Nothing is lost: every item ended completed, failed or skipped.
     done = sum(sum(tally.values()) for tally in summary["tallies"].values())
     assert done == len(plan["actions"])
+
+
+def shown_status(cli: Cli, batch_id: str) -> str:
+    """The batch's status as ``status`` shows it: the ledger's."""
+    status: str = json.loads(cli.ok("status", batch_id, "--format", "json"))["status"]
+    return status
+
+
+def update_with_junk(temporal_env: WorkflowEnvironment, workflow_id: str, name: str) -> str:
+    """Sends the update ``name`` with an argument it does not take; the refusal."""
+
+    async def send() -> str:
+        address = temporal_env.client.service_client.config.target_host
+        client = await Client.connect(address)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await client.get_workflow_handle(workflow_id).execute_update(
+                name, "junk", result_type=str
+            )
+        cause = refused.value.cause
+        assert isinstance(cause, ApplicationError)
+        return cause.message
+
+    return asyncio.run(send())
+
+
+def test_a_control_with_a_junk_argument_is_refused_and_changes_nothing(
+    enforcer_cli: Cli, temporal_env: WorkflowEnvironment
+) -> None:
+    plan = planned(enforcer_cli)
+    enforcer_cli.sandbox.set_faults(Faults(latency_ms=1000))
+    batch_id = enforcement_workflow_id("alice", plan["id"])
+    enforcer_cli.ok("enforce", plan["id"], "--yes", "--max-in-flight", "1")
+    wait_for_status(enforcer_cli, batch_id, "running")
+
+    for name in ("pause", "resume", "cancel", "rollback"):
+        assert update_with_junk(temporal_env, batch_id, name) == (
+            f"{name} takes no argument; it was given 1"
+        )
+    assert shown_status(enforcer_cli, batch_id) == "running"
+
+    # Not paused, not cancelled, not rolled back: the batch ends as it would have.
+    enforcer_cli.sandbox.set_faults(Faults())
+    ended = json.loads(enforcer_cli.ok("status", batch_id, "--watch", "--format", "json"))
+    assert ended["status"] == "completed"
+    assert ended["rolled_back_by"] == []
+    assert still_in_library(enforcer_cli, plan) == []
 
 
 def test_status_of_a_terminated_batch_falls_back_to_the_ledger(
@@ -361,3 +421,31 @@ def test_docker_compose_worker_settings_are_valid(monkeypatch: pytest.MonkeyPatc
         for variable, value in environment.items():
             monkeypatch.setenv(variable, str(value))
         assert Settings().spotify_client_id, name
+
+
+def test_a_control_no_worker_answers_is_told_in_a_line(
+    cli: Cli, temporal_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address = temporal_env.client.service_client.config.target_host
+    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
+    monkeypatch.setattr(_batches, "CONTROL_PATIENCE", timedelta(seconds=1))
+    batch_id = f"enforce/alice/{uuid.uuid4().hex[:16]}"
+
+    async def start_unserved() -> None:
+        client = await Client.connect(address)
+        await client.start_workflow(
+            "EnforcementWorkflow", {}, id=batch_id, task_queue=f"nobody-{uuid.uuid4().hex}"
+        )
+
+    async def terminate() -> None:
+        client = await Client.connect(address)
+        await client.get_workflow_handle(batch_id).terminate("the test is over")
+
+    asyncio.run(start_unserved())
+    try:
+        error = cli.fails("pause", batch_id)
+    finally:
+        asyncio.run(terminate())
+
+    assert f"{batch_id} did not answer within 1 s" in error
+    assert "worker.py" in error

@@ -243,7 +243,7 @@ def test_rolling_back_a_running_batch_stops_it_and_puts_everything_back(
     with fast_once_started(enforcer_cli, temporal_env, rollback_workflow_id(batch_id)):
         output = enforcer_cli.ok("rollback", batch_id, "--yes", "--watch")
 
-    assert "asked to roll back" in output
+    assert f"Batch {batch_id} is rolling back" in output
     assert f"Batch {batch_id}: rolled_back" in output
     assert f"Rollback {rollback_workflow_id(batch_id)} of batch {batch_id}" in output
     assert library_of(enforcer_cli) == before
@@ -294,3 +294,51 @@ def test_liked_songs_put_back_without_their_dates_are_named(enforcer_cli: Cli) -
     assert "order/date lost" in output
     for song in songs:
         assert song["name"] in output
+
+
+def rollback_status(cli: Cli, rollback_id: str) -> str:
+    status: str = json.loads(cli.ok("status", rollback_id, "--format", "json"))["status"]
+    return status
+
+
+def test_pause_resume_and_cancel_a_running_rollback(enforcer_cli: Cli) -> None:
+    plan, batch_id = enforced(enforcer_cli)
+    rollback_id = rollback_workflow_id(batch_id)
+    # Slow calls: the rollback is still running between commands.
+    enforcer_cli.sandbox.set_faults(Faults(latency_ms=1000))
+    enforcer_cli.ok("rollback", batch_id, "--yes")
+    deadline = time.monotonic() + 20
+    while (seen := rollback_status(enforcer_cli, rollback_id)) != "running":
+        assert time.monotonic() < deadline, f"the rollback stayed {seen}"
+        time.sleep(0.05)
+
+    error = enforcer_cli.fails("resume", rollback_id)
+    assert f"{rollback_id} is running, not paused: there is nothing to resume" in error
+    paused = enforcer_cli.ok("pause", rollback_id)
+    assert f"Rollback {rollback_id} paused: the restores in flight finish" in paused
+    assert rollback_status(enforcer_cli, rollback_id) == "paused"
+    assert f"Rollback {rollback_id} resumed." in enforcer_cli.ok("resume", rollback_id)
+    assert rollback_status(enforcer_cli, rollback_id) == "running"
+    cancelling = enforcer_cli.ok("cancel", rollback_id)
+    assert f"Rollback {rollback_id} cancelling: the restores in flight finish first" in cancelling
+
+    enforcer_cli.sandbox.set_faults(Faults())
+    ended = json.loads(enforcer_cli.ok("status", rollback_id, "--watch", "--format", "json"))
+    assert ended["status"] == ended["summary"]["status"] == "cancelled"
+    # What the restores in flight put back stays back; the batch says so everywhere.
+    back = sum(ended["summary"]["restored"].values())
+    shown = json.loads(enforcer_cli.ok("status", batch_id, "--format", "json"))
+    rows = json.loads(enforcer_cli.ok("batches", "--format", "json"))
+    row = next(row for row in rows if row["batch_id"] == batch_id)
+
+    async def in_ledger() -> str:
+        async with open_ledger(enforcer_cli.settings) as ledger:
+            return (await ledger.batch(batch_id)).status.value
+
+    removed = len(plan["actions"])
+    expected = {0: "completed", removed: "rolled_back"}.get(back, "partly_rolled_back")
+    assert shown["status"] == row["status"] == asyncio.run(in_ledger()) == expected
+    assert shown["items_back"]["back"] == back
+    assert enforcer_cli.fails("pause", rollback_id).endswith(
+        "has ended (completed): there is nothing to pause\n"
+    )

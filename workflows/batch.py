@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         ChunkLanesRequest,
         ChunkOutcome,
         EntityType,
+        ItemsBack,
         ItemTally,
     )
     from workflows.connection import spotify_task_queue
@@ -386,10 +387,14 @@ class BatchWorkflow(Generic[StateT]):
 
     # Status, everywhere a person looks ----------------------------------------------------
 
-    def _show_status(self, status: BatchStatus) -> None:
-        """The query, the search attribute and the Web UI's details."""
+    def _show_status(self, status: BatchStatus, *, searched_as: BatchStatus | None = None) -> None:
+        """The query, the search attribute and the Web UI's details. The attribute says
+        ``searched_as`` when given: a rollback ends saying what became of the batch it
+        undid (``rolled_back``, ``partly_rolled_back``), so that a list query on the
+        status finds every batch undone, whichever execution undid it."""
         self._state.status = status
-        workflow.upsert_search_attributes([ENFORCEMENT_STATUS.value_set(status.value)])
+        shown = searched_as or status
+        workflow.upsert_search_attributes([ENFORCEMENT_STATUS.value_set(shown.value)])
         self._show_details()
 
     def _show_account(self) -> None:
@@ -427,7 +432,13 @@ class BatchWorkflow(Generic[StateT]):
             f"requests to Spotify: {traffic.sent}; 429s: {traffic.rate_limited} "
             f"({traffic.waited_seconds:.0f} s waited)"
         )
+        if state.items_back is not None:
+            lines.append(self._undone_line(state.items_back))
         return "\n".join(lines)
+
+    def _undone_line(self, items_back: ItemsBack) -> str:
+        """The Web UI's line on what a rollback put back."""
+        return f"{items_back.back} of {items_back.removed} removed items back"
 
 
 _KIND_NAMES: Final[dict[EntityType, str]] = {

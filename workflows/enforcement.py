@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         EnforcementRequest,
         EnforcementSummary,
         FinishBatch,
+        ItemsBack,
         RollbackRequest,
         RollbackSummary,
         StartBatch,
@@ -199,9 +200,13 @@ class EnforcementWorkflow(BatchWorkflow[BatchState]):
             parent_close_policy=ParentClosePolicy.ABANDON,
         )
         self._state.waiting_for = None
+        self._state.items_back = undone.original_items_back
         status = undone.original_status or summary.status
         self._show_status(status)
         return summary.model_copy(update={"status": status, "rolled_back_by": rollback_id})
+
+    def _undone_line(self, items_back: ItemsBack) -> str:
+        return f"rolled back by {self._state.rollback_id}: {super()._undone_line(items_back)}"
 
     def _eta_seconds(self) -> float | None:
         state = self._state

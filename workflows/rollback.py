@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         BatchStatus,
         ChunkOutcome,
         FinishRollback,
+        ItemsBack,
         RestoreChunkFailure,
         RestoreChunkRequest,
         RollbackLayout,
@@ -187,5 +188,9 @@ class RollbackWorkflow(BatchWorkflow[RollbackState]):
             retry_policy=LEDGER_RETRY,
         )
         state.traffic = summary.traffic
-        self._show_status(status)
+        state.items_back = summary.original_items_back
+        self._show_status(status, searched_as=summary.original_status)
         return summary
+
+    def _undone_line(self, items_back: ItemsBack) -> str:
+        return f"undid {self._state.rollback_of}: {super()._undone_line(items_back)}"

@@ -196,6 +196,18 @@ class BatchStore(StoreBase):
             raise UnknownBatch(batch_id)
         return _batch_record(row)
 
+    async def rollbacks_of(self, batch_id: str) -> list[BatchRecord]:
+        """The rollback batches that undo ``batch_id`` (whole or chosen items, every
+        run), oldest first; none for a batch never rolled back."""
+        async with reading(self._engine) as connection:
+            await self._check_batch(connection, batch_id)
+            rows = await connection.execute(
+                select(BATCHES)
+                .where(BATCHES.c.rollback_of == batch_id)
+                .order_by(BATCHES.c.created_at, BATCHES.c.id)
+            )
+            return [_batch_record(row) for row in rows]
+
     async def set_batch_status(
         self, batch_id: str, status: str, *, summary: Mapping[str, Any] | None = None
     ) -> None:

@@ -183,6 +183,34 @@ async def test_an_unknown_key_marks_nothing(ledger: Ledger, plan: Plan) -> None:
         await ledger.create_action_items("other", plan.actions)
 
 
+async def test_a_batch_names_the_rollbacks_that_undo_it_oldest_first(
+    ledger: Ledger, plan: Plan
+) -> None:
+    await enforce_batch(ledger, plan, "b1")
+    await enforce_batch(ledger, plan, "b2")
+    assert await ledger.rollbacks_of("b1") == []
+    for rollback_id in ("rollback/b1/chosen", "rollback/b1", "rollback/b1#2"):
+        await ledger.create_batch(
+            rollback_id,
+            account_id=ACCOUNT,
+            plan_id=plan.id,
+            kind=BatchKind.ROLLBACK,
+            options={},
+            rollback_of="b1",
+        )
+
+    undoing = await ledger.rollbacks_of("b1")
+
+    assert [record.id for record in undoing] == [
+        "rollback/b1/chosen",
+        "rollback/b1",
+        "rollback/b1#2",
+    ]
+    assert await ledger.rollbacks_of("b2") == []
+    with pytest.raises(UnknownBatch, match="'nope'"):
+        await ledger.rollbacks_of("nope")
+
+
 async def test_batch_status_sets_its_times_and_summary(ledger: Ledger, plan: Plan) -> None:
     batch = await enforce_batch(ledger, plan)
     await ledger.set_batch_status(batch, BatchStatus.RUNNING)

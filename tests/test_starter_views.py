@@ -1,0 +1,219 @@
+"""The five views of a rolled-back batch agree: the ledger, ``starter.py status``,
+``starter.py batches``, the ``EnforcementStatus`` search attribute and the Web UI's
+current details.
+
+A closed workflow's search attributes cannot change (Temporal's rule), so an enforcement
+that completed and was later undone by a rollback of its own keeps
+``EnforcementStatus='completed'``; the rollback's execution ends with the undone batch's
+new status (docs/architecture.md, known limits). A batch rolled back through its own
+``rollback`` update is still running when its rollback ends: its own attribute and
+details end rolled back too.
+
+As in ``test_starter_rollback``: typer's ``CliRunner``, the real dev server, a worker in a
+thread whose activities reach the in-process sandbox, a blocked band of its own per test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from enforcer.models import BatchStatus, ItemStatus
+from enforcer.sandbox import Faults
+from enforcer.session import open_ledger
+from tests.support.cli import Cli
+from tests.test_starter_enforce import planned
+from tests.test_starter_rollback import (
+    enforced,
+    fast_once_started,
+    library_of,
+    listed_items,
+    running_progress,
+)
+from workflows.enforcement import enforcement_workflow_id
+from workflows.rollback import rollback_workflow_id
+from workflows.search_attributes import ENFORCEMENT_STATUS
+
+
+def ledger_view(cli: Cli, batch_id: str) -> tuple[str, dict[ItemStatus, int]]:
+    """The batch's status in the ledger, and how many of its items are in each status."""
+
+    async def read() -> tuple[str, dict[ItemStatus, int]]:
+        async with open_ledger(cli.settings) as ledger:
+            record = await ledger.batch(batch_id)
+            return record.status.value, await ledger.item_counts(batch_id)
+
+    return asyncio.run(read())
+
+
+def temporal_view(temporal_env: WorkflowEnvironment, workflow_id: str) -> tuple[str | None, str]:
+    """An execution's ``EnforcementStatus`` and its current details (the Web UI's)."""
+
+    async def read() -> tuple[str | None, str]:
+        address = temporal_env.client.service_client.config.target_host
+        client = await Client.connect(address)
+        handle = client.get_workflow_handle(workflow_id)
+        described = await handle.describe()
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        return described.typed_search_attributes.get(ENFORCEMENT_STATUS), metadata.current_details
+
+    return asyncio.run(read())
+
+
+def batch_row(cli: Cli, batch_id: str, *options: str) -> dict[str, Any] | None:
+    rows: list[dict[str, Any]] = json.loads(cli.ok("batches", "--format", "json", *options))
+    return next((row for row in rows if row["batch_id"] == batch_id), None)
+
+
+def assert_views_agree(
+    cli: Cli, batch_id: str, status: BatchStatus, *, back: int, removed: int, last_rollback: str
+) -> dict[str, Any]:
+    """The ledger, ``status`` (JSON and table) and ``batches`` show ``batch_id`` in
+    ``status`` with ``back`` of ``removed`` items back; the ``status`` document."""
+    in_ledger, counts = ledger_view(cli, batch_id)
+    assert in_ledger == status.value
+    assert counts[ItemStatus.ROLLED_BACK] == back
+    assert counts[ItemStatus.ROLLED_BACK] + counts[ItemStatus.COMPLETED] == removed
+
+    shown = json.loads(cli.ok("status", batch_id, "--format", "json"))
+    assert shown["state"] == "ended"
+    assert shown["status"] == shown["summary"]["status"] == status.value
+    assert shown["items_back"] == {"back": back, "removed": removed}
+    assert shown["rolled_back_by"][-1]["batch_id"] == last_rollback
+    assert shown["summary"]["rolled_back_by"] in {
+        undo["batch_id"] for undo in shown["rolled_back_by"]
+    }
+    table = cli.ok("status", batch_id)
+    assert f"Batch {batch_id} " in table
+    assert f": {status.value}\n" in table
+    assert f"{back} of {removed} removed items back" in table
+    assert last_rollback in table
+
+    row = batch_row(cli, batch_id)
+    assert row is not None
+    assert row["status"] == status.value
+    assert row["back"] == str(back)
+    assert row["rolled_back_by"] == last_rollback
+    assert batch_row(cli, batch_id, "--status", status.value) == row
+    assert batch_row(cli, batch_id, "--status", "completed") is None
+    document: dict[str, Any] = shown
+    return document
+
+
+def test_a_batch_rolled_back_whole_is_rolled_back_in_every_view(
+    enforcer_cli: Cli, temporal_env: WorkflowEnvironment
+) -> None:
+    plan, batch_id = enforced(enforcer_cli)
+    removed = len(plan["actions"])
+    rollback_id = rollback_workflow_id(batch_id)
+
+    enforcer_cli.ok("rollback", batch_id, "--yes", "--watch")
+
+    shown = assert_views_agree(
+        enforcer_cli,
+        batch_id,
+        BatchStatus.ROLLED_BACK,
+        back=removed,
+        removed=removed,
+        last_rollback=rollback_id,
+    )
+    assert shown["rolled_back_by"] == [
+        {"batch_id": rollback_id, "status": "completed", "restored": removed}
+    ]
+    # Temporal's rule: the closed enforcement keeps its attribute; the rollback says it.
+    attribute, _ = temporal_view(temporal_env, batch_id)
+    assert attribute == BatchStatus.COMPLETED.value
+    attribute, details = temporal_view(temporal_env, rollback_id)
+    assert attribute == BatchStatus.ROLLED_BACK.value
+    assert "status: completed" in details
+    assert f"undid {batch_id}: {removed} of {removed} removed items back" in details
+    # The rollback itself is a completed batch, in its own status.
+    rollback = json.loads(enforcer_cli.ok("status", rollback_id, "--format", "json"))
+    assert (rollback["status"], rollback["rollback_of"]) == ("completed", batch_id)
+
+
+def test_a_batch_rolled_back_in_part_is_partly_rolled_back_in_every_view(
+    enforcer_cli: Cli, temporal_env: WorkflowEnvironment
+) -> None:
+    plan, batch_id = enforced(enforcer_cli)
+    removed = len(plan["actions"])
+    chosen = listed_items(enforcer_cli, batch_id, "--status", "completed")[0]["key"]
+    some = rollback_workflow_id(batch_id, (chosen,))
+
+    enforcer_cli.ok("rollback", batch_id, "--items", chosen, "--yes", "--watch")
+
+    assert_views_agree(
+        enforcer_cli,
+        batch_id,
+        BatchStatus.PARTLY_ROLLED_BACK,
+        back=1,
+        removed=removed,
+        last_rollback=some,
+    )
+    attribute, details = temporal_view(temporal_env, some)
+    assert attribute == BatchStatus.PARTLY_ROLLED_BACK.value
+    assert f"undid {batch_id}: 1 of {removed} removed items back" in details
+
+    # The rest: the batch is then rolled back, and both rollbacks are named.
+    everything = rollback_workflow_id(batch_id)
+    enforcer_cli.ok("rollback", batch_id, "--yes", "--watch")
+
+    shown = assert_views_agree(
+        enforcer_cli,
+        batch_id,
+        BatchStatus.ROLLED_BACK,
+        back=removed,
+        removed=removed,
+        last_rollback=everything,
+    )
+    assert [(u["batch_id"], u["restored"]) for u in shown["rolled_back_by"]] == [
+        (some, 1),
+        (everything, removed - 1),
+    ]
+    attribute, _ = temporal_view(temporal_env, everything)
+    assert attribute == BatchStatus.ROLLED_BACK.value
+
+
+def test_a_running_batch_rolled_back_by_its_update_is_rolled_back_in_every_view(
+    enforcer_cli: Cli, temporal_env: WorkflowEnvironment
+) -> None:
+    before = library_of(enforcer_cli)
+    plan = planned(enforcer_cli)
+    batch_id = enforcement_workflow_id("alice", plan["id"])
+    rollback_id = rollback_workflow_id(batch_id)
+    enforcer_cli.sandbox.set_faults(Faults(latency_ms=500))
+    enforcer_cli.ok("enforce", plan["id"], "--yes", "--max-in-flight", "1")
+    deadline = time.monotonic() + 20
+    while not (progress := running_progress(enforcer_cli, batch_id)) or not progress["chunks_done"]:
+        assert time.monotonic() < deadline, "the batch never removed anything"
+        time.sleep(0.05)
+
+    with fast_once_started(enforcer_cli, temporal_env, rollback_id):
+        output = enforcer_cli.ok("rollback", batch_id, "--yes", "--watch")
+
+    assert f"Batch {batch_id} is rolling back" in output
+    assert library_of(enforcer_cli) == before
+    _, counts = ledger_view(enforcer_cli, batch_id)
+    removed = counts[ItemStatus.ROLLED_BACK]
+    assert removed, "it had removed something before the rollback"
+    assert_views_agree(
+        enforcer_cli,
+        batch_id,
+        BatchStatus.ROLLED_BACK,
+        back=removed,
+        removed=removed,
+        last_rollback=rollback_id,
+    )
+    # Still running when its rollback ended: the enforcement's own attribute and details.
+    attribute, details = temporal_view(temporal_env, batch_id)
+    assert attribute == BatchStatus.ROLLED_BACK.value
+    assert "status: rolled back" in details
+    assert f"rolled back by {rollback_id}: {removed} of {removed} removed items back" in details
+    attribute, _ = temporal_view(temporal_env, rollback_id)
+    assert attribute == BatchStatus.ROLLED_BACK.value
