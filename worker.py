@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import math
 import os
@@ -98,6 +99,7 @@ def build_worker(
 ) -> Workers:
     """Workers for every workflow and activity (``transport`` is for tests; ``clock``,
     the gate's UTC time, too: a time-skipping test server's time is not the wall's)."""
+    _settle_the_heap()
     # One gate per worker process: a 429 stops this worker's requests at once, and
     # every other worker's through the ledger.
     app_id = settings.spotify_client_id
@@ -128,6 +130,20 @@ def build_worker(
         interceptors=[CompactFailures()],
     )
     return Workers(main, spotify)
+
+
+def _settle_the_heap() -> None:
+    """Takes what is alive now out of every later garbage collection.
+
+    A workflow activation runs on a worker thread and must yield within Temporal's
+    deadlock timeout (2 s). Python's full collection can start inside any activation
+    that allocates, and it scans every tracked object of the process: imports, the SDK,
+    caches (and, in the tests, whole in-process Spotify libraries of 100,000 songs). On a
+    busy machine that scan took over 2 s inside a rollback's activation, and Temporal
+    failed the task as deadlocked. What exists when the worker starts lives as long as
+    the process: frozen (``gc.freeze``), later collections leave it alone."""
+    gc.collect()
+    gc.freeze()
 
 
 def _worker(client: Client, task_queue: str, **options: Any) -> Worker:

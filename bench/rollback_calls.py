@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/rollback_calls.py [--liked 20000] [--playlists 300] [--size 150]
         [--followed 2000] [--albums 1000] [--blocked 200]
+        [--budget CALLS --window SECONDS] [--latency-ms MS]
 
 Generates a seeded library in the in-process sandbox (``enforcer.sandbox``), logs an
 account in, blocks ``--blocked`` artists (about 15% of the songs), then plans, enforces
@@ -14,6 +15,12 @@ in each playlist, split at 100), their ratio, and whether the library is back ex
 liked songs in order with their dates, every playlist's entries in order with their
 duplicates, the saved albums and followed artists (as sets: ``/me/library`` keeps no
 album date). Exits 1 when it is not.
+
+With ``--budget`` (calls per ``--window`` seconds, Spotify's rolling window) and
+``--latency-ms`` the sandbox answers as a rate-limited, slow Spotify while the batch is
+enforced and rolled back; the script then also prints the requests Spotify would have
+counted as sent during a penalty (violations) and the rollback's time against the least
+time its calls need under the budget (calls / budget x window).
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ from enforcer.models import (
     RollbackRequest,
 )
 from enforcer.restore import rollback_lower_bound
-from enforcer.sandbox import Sandbox, generate_library
+from enforcer.sandbox import Faults, Sandbox, generate_library
 from enforcer.session import token_store
 from enforcer.spotify.auth import utc_now
 from enforcer.spotify.tokens import TokenSet
@@ -133,6 +140,11 @@ async def _run(arguments: argparse.Namespace) -> bool:
     )
     sandbox = Sandbox()
     sandbox.load_fixture(fixture)
+    if arguments.budget is not None:
+        sandbox.settings.rate_limit_budget = arguments.budget
+        sandbox.settings.rate_limit_window = arguments.window
+    if arguments.latency_ms:
+        sandbox.set_faults(Faults(latency_ms=arguments.latency_ms))
     before = _library_of(sandbox)
     blocked = [
         BlockedArtist(artist_id=artist["id"], name=artist["name"])
@@ -173,6 +185,7 @@ async def _run(arguments: argparse.Namespace) -> bool:
                     id=f"{planning_workflow_id(USER, plan_request.options)}/{uuid.uuid4().hex}",
                     task_queue=TASK_QUEUE,
                 )
+                enforcing_violations = sandbox.counters.violations
                 enforced = await client.execute_workflow(
                     EnforcementWorkflow.run,
                     EnforcementRequest(account_id=USER, plan_id=planned.plan_id),
@@ -180,6 +193,7 @@ async def _run(arguments: argparse.Namespace) -> bool:
                     task_queue=TASK_QUEUE,
                 )
                 prepared = time.perf_counter() - started
+                enforcing_violations = sandbox.counters.violations - enforcing_violations
                 bound, playlists = await _lower_bound(ledger, enforced.batch_id)
                 sandbox.reset_counters()
                 rolling = time.perf_counter()
@@ -214,7 +228,22 @@ async def _run(arguments: argparse.Namespace) -> bool:
     print(f"lower bound: {bound} (+ {playlists} playlists restored)")
     print(f"calls / lower bound: {total / bound:.3f}")
     print(f"library identical to the original: {exact}")
-    return exact and not summary.failed
+    counted = summary.api_calls == total
+    print(f"the summary's calls equal the sandbox's count: {counted}")
+    violations = sandbox.counters.violations
+    if arguments.budget is not None:
+        least = total / arguments.budget * arguments.window
+        print(
+            f"under {arguments.budget} calls / {arguments.window:g} s and "
+            f"{arguments.latency_ms:g} ms latency: violations enforcing "
+            f"{enforcing_violations}, rolling back {violations} (in flight: "
+            f"{sandbox.counters.in_flight_violations}); 429s {sandbox.counters.rate_limited}"
+        )
+        print(
+            f"rollback time / (calls / budget x window): {rolled:.0f} s / {least:.0f} s = "
+            f"{rolled / least:.2f}"
+        )
+    return exact and counted and not summary.failed and violations == 0
 
 
 def main() -> None:
@@ -225,6 +254,9 @@ def main() -> None:
     parser.add_argument("--followed", type=int, default=2_000)
     parser.add_argument("--albums", type=int, default=1_000)
     parser.add_argument("--blocked", type=int, default=200)
+    parser.add_argument("--budget", type=int, default=None, help="calls per window")
+    parser.add_argument("--window", type=float, default=30.0, help="seconds")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
     sys.exit(0 if asyncio.run(_run(parser.parse_args())) else 1)
 
 

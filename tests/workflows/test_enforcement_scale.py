@@ -1,6 +1,7 @@
-"""A plan of over 100,000 items, enforced end to end on the dev server: it completes in
-the fewest write calls, and every run of the workflow stays far inside Temporal's limits
-(under 10,000 history events, no payload over 256 KiB)."""
+"""A plan of over 100,000 items, enforced end to end on the dev server and rolled back:
+the enforcement completes in the fewest write calls, the rollback puts the library back
+as it was, and every run of either workflow stays far inside Temporal's limits (under
+10,000 history events, no payload over 256 KiB)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from enforcer.models import BatchStatus, EnforcementRequest, EntityType, ItemTally
+from enforcer.models import (
+    BatchStatus,
+    EnforcementRequest,
+    EntityType,
+    ItemTally,
+    RollbackRequest,
+)
 from tests.support.contract import ContractRecorder
 from tests.workflows._batches import (
     assert_library_agrees_with_ledger,
@@ -21,9 +28,11 @@ from tests.workflows._batches import (
 )
 from tests.workflows._histories import run_weights
 from tests.workflows._plans import store_plan
+from tests.workflows._saga import library_of
 from tests.workflows._world import USER, World, workers, world
 from workflows.batch import CHUNKS_PER_WINDOW
 from workflows.enforcement import EnforcementWorkflow
+from workflows.rollback import RollbackWorkflow, rollback_workflow_id
 
 PLAN_ITEMS = 100_000
 LIKED_SONGS = 100_000
@@ -64,6 +73,7 @@ async def test_a_plan_of_100_000_items_completes_with_every_run_inside_temporals
     assert playlist_items > 1_000, "the plan must touch many playlists, not only the library"
 
     sandbox = large_world.sandbox
+    before = library_of(sandbox)
     sandbox.reset_counters()
     async with workers(temporal_client, task_queue, large_world):
         handle = await temporal_client.start_workflow(
@@ -73,13 +83,25 @@ async def test_a_plan_of_100_000_items_completes_with_every_run_inside_temporals
             task_queue=task_queue,
         )
         summary = await handle.result()
-    enforced = time.perf_counter()
+        enforced = time.perf_counter()
+        enforcing = sandbox.counters.model_copy(deep=True)
+        after_enforcement = sandbox.dump_user(USER)
+        rollback = await temporal_client.start_workflow(
+            RollbackWorkflow.run,
+            RollbackRequest(
+                account_id=USER, batch_id=summary.batch_id, max_in_flight=MAX_IN_FLIGHT
+            ),
+            id=rollback_workflow_id(summary.batch_id),
+            task_queue=task_queue,
+        )
+        undone = await rollback.result()
+    rolled_back = time.perf_counter()
 
     assert summary.status is BatchStatus.COMPLETED
     assert sum(summary.tallies.values(), ItemTally()) == ItemTally(completed=len(actions))
-    assert writes_counted(sandbox.counters.calls) == write_lower_bound(actions)
-    assert sandbox.counters.rate_limited == 0
-    assert summary.api_calls == sandbox.counters.total_calls
+    assert writes_counted(enforcing.calls) == write_lower_bound(actions)
+    assert enforcing.rate_limited == 0
+    assert summary.api_calls == enforcing.total_calls
 
     runs = await run_weights(temporal_client, handle.id, handle.first_execution_run_id or "")
     print(
@@ -99,4 +121,21 @@ async def test_a_plan_of_100_000_items_completes_with_every_run_inside_temporals
 
     items = await large_world.ledger.action_items(summary.batch_id)
     assert len(items) == len(actions)
-    assert_library_agrees_with_ledger(sandbox.dump_user(USER), items)
+    assert_library_agrees_with_ledger(after_enforcement, items)
+
+    # The rollback: everything back as it was, every run as light.
+    assert undone.status is BatchStatus.COMPLETED
+    assert sum(undone.restored.values()) == len(actions)
+    assert library_of(sandbox) == before
+    assert undone.api_calls == sandbox.counters.total_calls - enforcing.total_calls
+    undo_runs = await run_weights(
+        temporal_client, rollback.id, rollback.first_execution_run_id or ""
+    )
+    print(
+        f"rolled back in {rolled_back - enforced:.1f} s, {undone.api_calls:,} calls; "
+        f"events per run: {[run.events for run in undo_runs]}"
+    )
+    assert len(undo_runs) > 1, "so large a rollback must continue as new"
+    for run in undo_runs:
+        assert run.events < EVENTS_PER_RUN_LIMIT, run
+        assert run.largest_event_bytes < PAYLOAD_LIMIT, run
