@@ -24,6 +24,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Sequence
 from datetime import timedelta
@@ -242,7 +243,10 @@ class BatchWorkflow(Generic[StateT]):
                 "this one starts when it ends"
             )
             await self._set_status(BatchStatus.WAITING_FOR_TURN, force=True)
-            await workflow.wait_condition(lambda: self._state.cancelled, timeout=wait)
+            # Temporal's wait_condition raises TimeoutError when its timeout passes: that
+            # is the moment to ask for the turn again, not a failure of the batch.
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: self._state.cancelled, timeout=wait)
             if self._state.cancelled:
                 self._state.waiting_for = None
                 return False
