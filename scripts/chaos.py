@@ -155,6 +155,7 @@ FULL: Final = Sizes(
             "liked_songs": 8_000,
             "playlists": 100,
             "playlist_size": 60,
+            "albums": 80,
             "saved_albums": 60,
             "followed_artists": 30,
         },
