@@ -1298,7 +1298,21 @@ def write_report(
                 lines.append(f"- {mark}: {where + ' ' if where else ''}{check.what}{detail}")
         lines.append("")
     lines.append(MEANINGS)
+    lines.append(kept_notes(path))
     path.write_text("\n".join(lines))
+
+
+NOTES_MARKER: Final = "<!-- Written by hand below this line; make chaos keeps it. -->"
+
+
+def kept_notes(path: Path) -> str:
+    """The hand-written part of an earlier report (findings, how to reproduce them),
+    which a new run keeps as it is."""
+    if not path.exists():
+        return NOTES_MARKER + "\n"
+    earlier = path.read_text()
+    at = earlier.find(NOTES_MARKER)
+    return earlier[at:] if at >= 0 else NOTES_MARKER + "\n"
 
 
 def _cell(value: Any) -> str:
