@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest clean demo stop
+.PHONY: test lint typecheck pytest clean demo stop chaos
 
 test: lint typecheck pytest
 
@@ -23,6 +23,12 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# Not part of `make test`: about 20 minutes of worker kills, Temporal restarts, faults,
+# overlapping batches and bad inputs, all real processes on 127.0.0.1 (scripts/chaos.py);
+# writes docs/reliability.md and fails naming every check that did not hold.
+chaos: $(STAMP)
+	$(BIN)/python scripts/chaos.py
 
 # Temporal (Web UI on http://127.0.0.1:8233), the sandbox and the worker in the
 # background (pid files and logs in .data/demo/), then the demo: plan and enforce.

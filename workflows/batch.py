@@ -250,6 +250,8 @@ class BatchWorkflow(Generic[StateT]):
                 "this one starts when it ends"
             )
             await self._set_status(BatchStatus.WAITING_FOR_TURN, force=True)
+            # Temporal's wait_condition raises TimeoutError when its timeout passes: that
+            # is the moment to ask for the turn again, not a failure of the batch.
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self._state.cancelled, timeout=wait)
             if self._state.cancelled:
