@@ -68,6 +68,7 @@ from enforcer.models import (
     LikedSongBefore,
     NotRestoredExactly,
     PlannedAction,
+    PlaylistItemBefore,
     RestoreChunkFailure,
     RestoreChunkRequest,
     RestoreOutcome,
@@ -387,10 +388,6 @@ class RollbackActivities(SpotifyActivities):
         playlist_id = unfinished[0].container_id
         assert playlist_id is not None, unfinished[0].key
         removed, left_by_enforcement = await self._still_removed(request, playlist_id)
-        if await self._ledger.others_removed_from(request.rollback_of, playlist_id):
-            # Another batch removed from it too: it is not "the plan's entries minus
-            # this batch's removals", whatever its snapshot says. Read it whole.
-            left_by_enforcement = None
         undone = await self._ledger.batch(request.rollback_of)
         original = await self._ledger.planned_playlist(undone.plan_id, playlist_id)
         restore = {_original_key(item) for item in unfinished}
@@ -441,23 +438,31 @@ class RollbackActivities(SpotifyActivities):
     async def _still_removed(
         self, request: RestoreChunkRequest, playlist_id: str
     ) -> tuple[list[RemovedOccurrence], str | None]:
-        """Every occurrence the batch undone removed from the playlist and that is not
-        back: those of its items still completed (rolled-back ones are in the playlist
-        again, and count as kept, like those enforcement failed to remove). And the
-        ``snapshot_id`` the playlist had once enforcement's last removal from it applied
-        (None when no removal recorded one)."""
+        """Every occurrence removed from the playlist and not back, by the batch undone
+        and by any other enforcement of the account that planned from the same version
+        of the playlist (the same positions): the plan puts the batch's own back and
+        steps over the others', which stay removed. Items back already (rolled back)
+        count as kept, like those enforcement failed to remove.
+
+        And the ``snapshot_id`` the playlist had once the last of those removals applied
+        (None when none recorded one, or when another batch removed from another
+        version of the playlist: positions then do not compare, and it is read whole)."""
+        mine = await self._ledger.container_items(request.rollback_of, playlist_id)
+        versions = {i.before.snapshot_id for i in mine if isinstance(i.before, PlaylistItemBefore)}
         removed: list[RemovedOccurrence] = []
-        last_chunk, left_by_enforcement = -1, None
-        for item in await self._ledger.container_items(request.rollback_of, playlist_id):
-            if item.status is ItemStatus.COMPLETED:
-                removed.extend(removed_occurrences(item.planned))
+        comparable, latest, latest_at = True, None, None
+        for item in await self._ledger.removed_from(request.rollback_of, playlist_id):
+            before = item.before
+            if not isinstance(before, PlaylistItemBefore) or before.snapshot_id not in versions:
+                comparable = False
+                continue
+            removed.extend(removed_occurrences(item.planned))
             snapshot = (item.after_state or {}).get(SNAPSHOT_AFTER)
-            # A playlist's chunks are removed in order: the last one's snapshot is the
-            # playlist as enforcement left it.
-            chunk = item.chunk if item.chunk is not None else -1
-            if isinstance(snapshot, str) and chunk > last_chunk:
-                last_chunk, left_by_enforcement = chunk, snapshot
-        return removed, left_by_enforcement
+            finished = item.finished_at
+            later = finished is not None and (latest_at is None or finished >= latest_at)
+            if isinstance(snapshot, str) and later:
+                latest, latest_at = snapshot, finished
+        return removed, latest if comparable else None
 
     @activity.defn(name="restore_library_chunk")
     async def restore_library_chunk(self, request: RestoreChunkRequest) -> RestoreOutcome:

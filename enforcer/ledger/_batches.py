@@ -323,12 +323,13 @@ class BatchStore(StoreBase):
             )
             return [ActionItemRecord.model_validate(row._asdict()) for row in rows]
 
-    async def others_removed_from(self, batch_id: str, container_id: str) -> bool:
-        """Whether another enforcement of the batch's account has items of the playlist
-        ``container_id`` that it removed and that are not back (still completed)."""
+    async def removed_from(self, batch_id: str, container_id: str) -> list[ActionItemRecord]:
+        """The items of the playlist ``container_id`` that any enforcement of the batch's
+        account (the batch itself included) removed and that are not back: its completed
+        items, in the order they were made."""
         mine = BATCHES.alias("mine")
         query = (
-            select(ACTION_ITEMS.c.id)
+            select(*ITEM_COLUMNS)
             .select_from(
                 ACTION_ITEMS.join(BATCHES, BATCHES.c.id == ACTION_ITEMS.c.batch_id).join(
                     mine, mine.c.account_id == BATCHES.c.account_id
@@ -336,16 +337,16 @@ class BatchStore(StoreBase):
             )
             .where(
                 mine.c.id == batch_id,
-                ACTION_ITEMS.c.batch_id != batch_id,
                 ACTION_ITEMS.c.container_id == container_id,
                 ACTION_ITEMS.c.status == ItemStatus.COMPLETED.value,
                 BATCHES.c.kind == BatchKind.ENFORCE.value,
             )
-            .limit(1)
+            .order_by(ACTION_ITEMS.c.id)
         )
         async with reading(self._engine) as connection:
             await self._check_batch(connection, batch_id)
-            return (await connection.scalar(query)) is not None
+            rows = await connection.execute(query)
+            return [ActionItemRecord.model_validate(row._asdict()) for row in rows]
 
     async def removed_by_other_batches(self, batch_id: str) -> dict[str, str]:
         """Items of an enforcement batch that another enforcement of the same account

@@ -81,11 +81,6 @@ async def seen_waiting(
 
 
 @pytest.mark.parametrize("first", ["A", "B"])
-@pytest.mark.xfail(
-    reason="known bug: two rollbacks of overlapping batches run at once leave shared "
-    "playlists in another order, some entries missing (docs/reliability.md, scenario 4)",
-    strict=False,
-)
 async def test_overlapping_batches_take_turns_and_roll_back_to_the_library_as_it_was(
     temporal_client: Client, task_queue: str, overlapping_world: World, first: str
 ) -> None:
