@@ -34,7 +34,8 @@ multiple of 50, the dated endpoint's limit, and of 40, ``/me/library``'s, should
 Spotify refuse the dates), oldest first; albums (oldest first) and artists after them,
 40 a chunk, one ``/me/library`` call each. When Spotify is known to refuse the dates
 for the account, everything goes 40 to a chunk and a call, songs and albums oldest
-first, then artists.
+first, then artists. Each call's items are recorded restored before the next call goes:
+an attempt after a 429 or a 5xx sends only what is not back yet.
 
 What an activity raises is small (``activities._failures``: a short message, no cause
 chain, never a playlist's contents); heartbeat details are a few counters. Requests are
@@ -45,9 +46,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
@@ -117,6 +118,7 @@ _RESTORE_PROGRESS: Final = "restore"
 _REFUSALS = (BadRequest, Forbidden, NotFound, EndpointGone)
 
 Uris = tuple[str | None, ...]
+T = TypeVar("T")
 
 
 class _Attempts(BaseModel):
@@ -474,9 +476,23 @@ class RollbackActivities(SpotifyActivities):
             await self._ledger.mark_items(
                 request.batch_id, [item.key for item in unfinished], ItemStatus.IN_PROGRESS
             )
-            async with kept_alive(), self._client(request.account_id, request.batch_id) as client:
-                fates = await self._calls(lambda: _save_library(client, unfinished))
-            await self._record_library(request, unfinished, fates)
+            async with (
+                kept_alive() as keep_alive,
+                self._client(request.account_id, request.batch_id) as client,
+            ):
+
+                async def saved(part: Sequence[ActionItemRecord], dates_lost: set[str]) -> None:
+                    await self._record_library(
+                        request, part, _LibraryFates(frozenset(dates_lost), refused={})
+                    )
+                    keep_alive.beat()
+
+                refused = await self._calls(lambda: _save_library(client, unfinished, saved))
+            await self._record_library(
+                request,
+                [item for item in unfinished if item.key in refused],
+                _LibraryFates(frozenset(), refused=refused),
+            )
         finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
         return RestoreOutcome(
             chunk=request.chunk,
@@ -743,28 +759,36 @@ class _LibraryFates:
     refused: dict[str, SpotifyHTTPError]
 
 
-async def _save_library(client: SpotifyClient, items: Sequence[ActionItemRecord]) -> _LibraryFates:
+Saved = Callable[[Sequence[ActionItemRecord], set[str]], Awaitable[None]]
+"""Told after each call Spotify accepted: the items it saved, and the keys of those
+saved without their dates."""
+
+
+async def _save_library(
+    client: SpotifyClient, items: Sequence[ActionItemRecord], saved: Saved
+) -> dict[str, SpotifyHTTPError]:
     """Liked songs through the endpoint that keeps dates (unless Spotify is known to
     refuse it for this account), albums and artists through ``/me/library``; when the
     dates are known refused, everything through ``/me/library``, 40 URIs a call of any
-    type, in the order given (the ledger's: songs and albums oldest first)."""
+    type, in the order given (the ledger's: songs and albums oldest first). Each call's
+    items are recorded (``saved``) before the next call goes, so an attempt after a 429
+    or a 5xx sends only what is not saved yet. What Spotify refused, by item key."""
     songs = [item for item in items if isinstance(item.before, LikedSongBefore)]
     others = [item for item in items if not isinstance(item.before, LikedSongBefore)]
+    song_keys = {item.key for item in songs}
     refused: dict[str, SpotifyHTTPError] = {}
-    dates_lost: set[str] = set()
     known = client.generations.get(Operation.LIKED_SONGS_SAVE_WITH_DATES)
     if known is Generation.CURRENT:
         try:
-            for part in _in_parts([item.uri for item in items], LIBRARY_URIS_PER_CALL):
-                await client.save_to_library(part)
+            for part in _in_parts(items, LIBRARY_URIS_PER_CALL):
+                await client.save_to_library([item.uri for item in part])
+                await saved(part, {item.key for item in part if item.key in song_keys})
         except _REFUSALS as refusal:
             refused.update((item.key, refusal) for item in items)
-        else:
-            dates_lost.update(item.key for item in songs)
-        return _LibraryFates(dates_lost=frozenset(dates_lost), refused=refused)
+        return refused
     if songs:
         try:
-            dates_lost.update(await _save_liked_songs(client, songs))
+            await _save_liked_songs(client, songs, saved)
         except _REFUSALS as refusal:
             refused.update((item.key, refusal) for item in songs)
     if others:
@@ -776,19 +800,23 @@ async def _save_library(client: SpotifyClient, items: Sequence[ActionItemRecord]
             ],
             [item.entity_id for item in others if item.entity_type is EntityType.FOLLOWED_ARTIST],
         )
+        by_uri = {item.uri: item for item in others}
         try:
             for uris in library.calls:
                 await client.save_to_library(uris)
+                await saved([by_uri[uri] for uri in uris], set())
         except _REFUSALS as refusal:
             refused.update((item.key, refusal) for item in others)
-    return _LibraryFates(dates_lost=frozenset(dates_lost), refused=refused)
+    return refused
 
 
-async def _save_liked_songs(client: SpotifyClient, songs: Sequence[ActionItemRecord]) -> set[str]:
+async def _save_liked_songs(
+    client: SpotifyClient, songs: Sequence[ActionItemRecord], saved: Saved
+) -> None:
     """Saves the songs with their dates, 50 a call; should Spotify refuse the dates, the
-    rest goes through ``/me/library``, 40 a call, oldest first. The keys of the songs
-    whose dates were lost."""
+    rest goes through ``/me/library``, 40 a call, oldest first."""
     key_of_track = {item.entity_id: item.key for item in songs}
+    item_of_track = {item.entity_id: item for item in songs}
     dated = [
         (item.entity_id, item.before.added_at)
         for item in songs
@@ -796,24 +824,23 @@ async def _save_liked_songs(client: SpotifyClient, songs: Sequence[ActionItemRec
     ]
     plan = plan_liked_songs_restore(dated, dates_available=True)
     remaining: list[LikedSong] = [song for call in plan.calls for song in call]
-    lost: set[str] = set()
     while remaining:
         if plan.endpoint is LikedSongsEndpoint.TIMESTAMPED_IDS:
             part = remaining[:LEGACY_LIKED_SONGS_PER_CALL]
-            saved = await client.save_liked_songs_with_dates(part)
-            lost.update(key_of_track[track] for track in saved.dates_lost)
-            if saved.dates_lost:
+            answer = await client.save_liked_songs_with_dates(part)
+            lost = {key_of_track[track] for track in answer.dates_lost}
+            if answer.dates_lost:
                 # Refused (and remembered): the rest in /me/library's whole calls.
                 plan = plan_liked_songs_restore(remaining[len(part) :], dates_available=False)
         else:
             part = remaining[:LIBRARY_URIS_PER_CALL]
             await client.save_to_library(liked_song_uris(part))
-            lost.update(key_of_track[song.track_id] for song in part)
+            lost = {key_of_track[song.track_id] for song in part}
+        await saved([item_of_track[song.track_id] for song in part], lost)
         remaining = remaining[len(part) :]
-    return lost
 
 
-def _in_parts(values: Sequence[str], size: int) -> list[Sequence[str]]:
+def _in_parts(values: Sequence[T], size: int) -> list[Sequence[T]]:
     return [values[start : start + size] for start in range(0, len(values), size)]
 
 
