@@ -200,6 +200,22 @@ class BatchWorkflow(Generic[StateT]):
                 "there is nothing to resume"
             )
 
+    def _standing(self) -> dict[str, Any]:
+        """What every batch's ``progress`` answer says, from the state."""
+        state = self._state
+        return {
+            "batch_id": state.batch_id,
+            "status": state.status,
+            "totals": state.layout.totals,
+            "tallies": state.tallies,
+            "chunks_total": state.layout.chunks,
+            "chunks_done": state.chunks_done,
+            "api_calls": state.traffic.sent,
+            "rate_limit_waits": state.traffic.rate_limited,
+            "rate_limit_wait_seconds": state.traffic.waited_seconds,
+            "waiting_for": state.waiting_for,
+        }
+
     def _signal_names(self) -> set[str]:
         return {"pause", "resume", "cancel"}
 

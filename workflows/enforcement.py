@@ -108,19 +108,10 @@ class EnforcementWorkflow(BatchWorkflow[BatchState]):
     def _progress(self) -> EnforcementProgress:
         state = self._state
         return EnforcementProgress(
-            batch_id=state.batch_id,
+            **self._standing(),
             plan_id=self._request.plan_id,
-            status=state.status,
-            totals=state.layout.totals,
-            tallies=state.tallies,
-            chunks_total=state.layout.chunks,
-            chunks_done=state.chunks_done,
-            api_calls=state.traffic.sent,
-            rate_limit_waits=state.traffic.rate_limited,
-            rate_limit_wait_seconds=state.traffic.waited_seconds,
             started_at=state.started_at if state.layout.chunks else None,
             eta_seconds=self._eta_seconds(),
-            waiting_for=state.waiting_for,
         )
 
     # The batch -----------------------------------------------------------------------

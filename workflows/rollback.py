@@ -92,20 +92,10 @@ class RollbackWorkflow(BatchWorkflow[RollbackState]):
         return self._progress()
 
     def _progress(self) -> RollbackProgress:
-        state = self._state
         return RollbackProgress(
-            batch_id=state.batch_id,
-            rollback_of=state.rollback_of,
-            status=state.status,
-            totals=state.layout.totals,
-            tallies=state.tallies,
-            chunks_total=state.layout.chunks,
-            chunks_done=state.chunks_done,
-            api_calls=state.traffic.sent,
-            started_at=state.started_at,
-            rate_limit_waits=state.traffic.rate_limited,
-            rate_limit_wait_seconds=state.traffic.waited_seconds,
-            waiting_for=state.waiting_for,
+            **self._standing(),
+            rollback_of=self._state.rollback_of,
+            started_at=self._state.started_at,
         )
 
     # The saga -------------------------------------------------------------------------

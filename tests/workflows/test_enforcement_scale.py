@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client
@@ -86,6 +87,7 @@ async def test_a_plan_of_100_000_items_completes_with_every_run_inside_temporals
         enforced = time.perf_counter()
         enforcing = sandbox.counters.model_copy(deep=True)
         after_enforcement = sandbox.dump_user(USER)
+        items = await large_world.ledger.action_items(summary.batch_id)
         rollback = await temporal_client.start_workflow(
             RollbackWorkflow.run,
             RollbackRequest(
@@ -119,14 +121,13 @@ async def test_a_plan_of_100_000_items_completes_with_every_run_inside_temporals
         # An event's encoded size bounds every payload in it.
         assert run.largest_event_bytes < PAYLOAD_LIMIT, run
 
-    items = await large_world.ledger.action_items(summary.batch_id)
     assert len(items) == len(actions)
     assert_library_agrees_with_ledger(after_enforcement, items)
 
     # The rollback: everything back as it was, every run as light.
     assert undone.status is BatchStatus.COMPLETED
     assert sum(undone.restored.values()) == len(actions)
-    assert library_of(sandbox) == before
+    assert _ties_in_date_order(library_of(sandbox)) == _ties_in_date_order(before)
     assert undone.api_calls == sandbox.counters.total_calls - enforcing.total_calls
     undo_runs = await run_weights(
         temporal_client, rollback.id, rollback.first_execution_run_id or ""
@@ -139,3 +140,11 @@ async def test_a_plan_of_100_000_items_completes_with_every_run_inside_temporals
     for run in undo_runs:
         assert run.events < EVENTS_PER_RUN_LIMIT, run
         assert run.largest_event_bytes < PAYLOAD_LIMIT, run
+
+
+def _ties_in_date_order(library: dict[str, Any]) -> dict[str, Any]:
+    """The library with liked songs saved in the same second put in one order (by track
+    ID): 100,000 generated songs have a few such ties, and Spotify keeps no order among
+    them that a save with a date could restore (its order is by ``added_at``)."""
+    songs = sorted(library["liked_songs"], key=lambda song: (song[1], song[0]), reverse=True)
+    return {**library, "liked_songs": songs}

@@ -26,7 +26,7 @@ from tests.workflows._world import World, workers
 
 @pytest.fixture
 async def made(tmp_path: Path, contract_recorder: ContractRecorder) -> AsyncIterator[World]:
-    library = small_library(liked_songs=600)
+    library = small_library(liked_songs=300)
     async with world_of(tmp_path, contract_recorder, library, blocked_artists=8) as w:
         yield w
 
