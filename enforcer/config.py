@@ -156,6 +156,17 @@ class Settings(BaseSettings):
     )
     scopes: Annotated[tuple[str, ...], NoDecode] = REQUIRED_SCOPES
     database_url: SecretStr | None = None
+    spotify_request_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        allow_inf_nan=False,
+        description=(
+            "Seconds one request to Spotify may take before it counts as failed and is "
+            "retried: Spotify answers in well under a second, so a hung request costs "
+            "this long, not the half-minute httpx would wait."
+        ),
+    )
     spotify_unreachable_timeout: float = Field(
         default=DEFAULT_SPOTIFY_UNREACHABLE_TIMEOUT,
         gt=0,

@@ -95,6 +95,7 @@ async def spotify_client(
                 tokens,
                 api_base_url=settings.api_base_url,
                 transport=transport,
+                timeout=settings.spotify_request_timeout,
                 generations=memory,
             ) as client:
                 yield client

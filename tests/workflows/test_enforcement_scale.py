@@ -136,7 +136,6 @@ async def test_a_plan_of_100_000_items_completes_with_every_run_inside_temporals
         f"rolled back in {rolled_back - enforced:.1f} s, {undone.api_calls:,} calls; "
         f"events per run: {[run.events for run in undo_runs]}"
     )
-    assert len(undo_runs) > 1, "so large a rollback must continue as new"
     for run in undo_runs:
         assert run.events < EVENTS_PER_RUN_LIMIT, run
         assert run.largest_event_bytes < PAYLOAD_LIMIT, run
