@@ -4,6 +4,7 @@ in-process sandbox behind it and a fresh SQLite ledger in a temporary data direc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import uuid
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
@@ -151,6 +153,7 @@ class WorkerThread:
             ):
                 self._ready.set()
                 await asyncio.to_thread(self._stop.wait)
+                await _end_leftovers(client, task_queue)
 
     def __enter__(self) -> WorkerThread:
         self._thread.start()
@@ -160,6 +163,18 @@ class WorkerThread:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=60)
+
+
+async def _end_leftovers(client: Client, task_queue: str) -> None:
+    """Terminates what a test left running on its task queue. The dev server is shared
+    by the whole session and workflow IDs are the account's (a planning's is
+    ``plan/alice/...``): a later test's ``plan`` would join a planning left running on a
+    queue no worker polls any more, and wait for ever."""
+    query = f"TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"
+    async for execution in client.list_workflows(query):
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        with contextlib.suppress(RPCError):
+            await handle.terminate("the test that started it has ended")
 
 
 def block(cli: Cli, *artists: BlockedArtist) -> None:
