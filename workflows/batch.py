@@ -351,11 +351,12 @@ class BatchWorkflow(Generic[StateT]):
     async def _chunk(self, chunk: int, lane: int) -> None:
         try:
             while True:
+                resumes = self._resumes
                 try:
                     outcome = await self._apply_chunk(chunk)
                 except ActivityError as error:
                     if error_type(error) == LOGIN_REQUIRED and not self._state.cancelled:
-                        await self._wait_for_login()
+                        await self._wait_for_login(resumed_after=resumes)
                         continue
                     cause = error.cause if error.cause is not None else error
                     outcome = await self._give_up_chunk(chunk, str(cause))
@@ -375,9 +376,13 @@ class BatchWorkflow(Generic[StateT]):
             "retry_policy": SPOTIFY_RETRY,
         }
 
-    async def _wait_for_login(self) -> None:
-        """Parks the batch until a person logs in again and sends ``resume``."""
-        resumes_before = self._resumes
+    async def _wait_for_login(self, *, resumed_after: int) -> None:
+        """Parks the batch until a person logs in again and sends ``resume``. A chunk
+        whose attempt began before a ``resume`` that has come since failed with the
+        old login: it goes again at once, or it would wait for a second ``resume``."""
+        if self._resumes > resumed_after:
+            return
+        resumes_before = resumed_after
         self._logins_awaited += 1
         try:
             if self._state.status is not BatchStatus.WAITING_FOR_LOGIN:
