@@ -1,4 +1,5 @@
-"""A scan that cannot reach Spotify says so in Temporal, in a failure Temporal keeps whole.
+"""A scan that cannot reach Spotify says so in Temporal, in a failure Temporal keeps whole,
+and counts no request as sent.
 
 Before: the scan's last failure, as Temporal showed it, read "Failure exceeds size limit.":
 httpx's, httpcore's and the socket's errors, each with its traceback, were chained into
@@ -76,8 +77,14 @@ async def test_an_unreachable_spotify_is_a_small_failure_naming_the_address(
                 pending = await retrying_scan(temporal_client, workflow_id)
             finally:
                 await handle.terminate("the test has seen what it came for")
+        run_id = (await handle.describe()).run_id
+        traffic = await ledger.traffic(f"{workflow_id}/{run_id}")
     finally:
         await ledger.close()
+
+    # No connection was ever made, so no request left: none is counted as sent (each
+    # attempt counted one before the count waited for the request's first byte).
+    assert traffic.sent == 0, traffic
 
     failure = pending.last_failure
     assert failure.message != "Failure exceeds size limit."
