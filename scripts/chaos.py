@@ -186,8 +186,11 @@ SMALL: Final = Sizes(
 
 KILL_LATENCY: Final = {"seed": 5, "latency_ms": 50.0, "jitter_ms": 50.0}
 """Answers take 50-100 ms: long enough for a batch to be mid-call when killed."""
-CLIENT_DEADLINE: Final = 30.0
-"""The Spotify client's per-request deadline (``SpotifyClient(timeout=...)``'s default)."""
+CLIENT_DEADLINE: Final = float(Settings.model_fields["spotify_request_timeout"].default)
+"""The Spotify client's per-request deadline (``ENFORCER_SPOTIFY_REQUEST_TIMEOUT``)."""
+SERVER_ERRORS: Final = {"seed": 98, "server_error_rate": 0.10}
+"""10% 5xx and nothing else: a batch under it must finish within 2x of its baseline."""
+SERVER_ERRORS_SLOWDOWN: Final = 2.0
 FAULT_MIX: Final = {
     "seed": 99,
     "server_error_rate": 0.10,
@@ -950,41 +953,57 @@ async def scenario_faults(run: Run, world: World, sizes: Sizes) -> None:
     name = "3 faults"
     plan_id, before = await fresh_library(world, sizes.faults)
     injected: Counter[str] = Counter()
-    for tag in ("baseline", "faults"):
+    seconds: dict[tuple[str, str], float] = {}
+    for tag, faults in (("baseline", {}), ("5xx", SERVER_ERRORS), ("faults", FAULT_MIX)):
         faulty = tag == "faults"
-        if faulty:
-            # The baseline's rollback put the library back (checked): plan it again, since
-            # its playlists' snapshot IDs changed.
+        if faults:
+            # The last rollback put the library back (checked): plan it again, since its
+            # playlists' snapshot IDs changed.
             plan_id = await world.plan()
+        if faulty:
             await world.sandbox.settings({"access_token_lifetime": SHORT_TOKEN_LIFETIME})
             await world.log_in()  # tokens that live a few seconds, refreshed throughout
-            await world.sandbox.faults(FAULT_MIX)
+        await world.sandbox.faults(faults)
         await world.sandbox.reset_counters()
         started = time.monotonic()
         handle = await world.enforce(plan_id, tag)
         if faulty:
             await storm_midway(world, handle.id, FAULT_MIX)
         summary = await world.result(handle)
-        run.figure(name, f"{tag}: enforcement seconds", round(time.monotonic() - started, 1))
+        seconds[tag, "enforcement"] = time.monotonic() - started
+        run.figure(name, f"{tag}: enforcement seconds", round(seconds[tag, "enforcement"], 1))
         counters = await world.sandbox.counters()
         await check_enforced(run, f"{name} ({tag})", world, plan_id, summary)
-        if faulty:
-            record_faults(run, name, "enforcement", counters, summary.traffic.by_status(), injected)
-            await world.sandbox.faults(FAULT_MIX)
+        if faults:
+            statuses = summary.traffic.by_status()
+            record_faults(run, name, f"{tag}: enforcement", counters, statuses, injected)
+        await world.sandbox.faults(faults)
         await world.sandbox.reset_counters()
         started = time.monotonic()
         rollback = await world.roll_back(summary.batch_id)
         if faulty:
             await storm_midway(world, rollback.id, FAULT_MIX)
         undone = await world.result(rollback)
-        run.figure(name, f"{tag}: rollback seconds", round(time.monotonic() - started, 1))
+        seconds[tag, "rollback"] = time.monotonic() - started
+        run.figure(name, f"{tag}: rollback seconds", round(seconds[tag, "rollback"], 1))
         counters = await world.sandbox.counters()
         await check_rolled_back(run, f"{name} ({tag})", world, before, [undone])
-        if faulty:
-            record_faults(run, name, "rollback", counters, undone.traffic.by_status(), injected)
+        if faults:
+            statuses = undone.traffic.by_status()
+            record_faults(run, name, f"{tag}: rollback", counters, statuses, injected)
             await world.sandbox.faults({})
+        if faulty:
             await world.sandbox.settings({"access_token_lifetime": 3600})
             await world.log_in()
+    for phase in ("enforcement", "rollback"):
+        slowdown = seconds["5xx", phase] / seconds["baseline", phase]
+        run.figure(name, f"10% 5xx: {phase} time / baseline", f"{slowdown:.2f}")
+        run.check(
+            name,
+            f"10% 5xx: the {phase} within {SERVER_ERRORS_SLOWDOWN:g}x of its baseline",
+            slowdown <= SERVER_ERRORS_SLOWDOWN,
+            f"{seconds['5xx', phase]:.1f} s vs {seconds['baseline', phase]:.1f} s",
+        )
     run.check(
         name,
         "the fault mix happened: 5xx, timeouts and 429s",
@@ -1176,9 +1195,11 @@ SCENARIO_NOTES: Final = {
     "during its rollback. Sandbox answers take 50-100 ms.",
     "2 restarts": "The Temporal dev server SIGKILLed and restarted on the same database file "
     "and port during a batch; the worker and this script reconnect by themselves.",
-    "3 faults": "The same library enforced and rolled back twice: without faults (baseline), "
-    "then with 10% 5xx, 30-150 ms latency, 2% answers held past the client's 30 s deadline, "
-    "a storm of 12 429s a third of the way through, and access tokens living 5 s.",
+    "3 faults": "The same library enforced and rolled back three times: without faults "
+    "(baseline); with 10% 5xx and nothing else (5xx: within 2x of the baseline); then with "
+    f"the mix: 10% 5xx, 30-150 ms latency, 2% answers held past the client's "
+    f"{CLIENT_DEADLINE:g} s deadline, a storm of 12 429s a third of the way through, and "
+    "access tokens living 5 s.",
     "4 overlap": "Plans A and B of one account share a third of their blocked artists; both "
     "enforced at once (A started first, then B first), then both rolled back at once.",
     "5 bad inputs": "scripts/bad_inputs.py: every case given to the starter or as a workflow "
