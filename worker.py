@@ -56,6 +56,11 @@ from workflows.rollback import RollbackWorkflow
 # keeps what a crashed attempt must read again to about a second's worth of pages.
 HEARTBEAT_THROTTLE = timedelta(seconds=1)
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+STICKY_TASK_WAIT = timedelta(seconds=3)
+"""How long a workflow task waits for the worker that ran the workflow last before any
+worker may take it. A killed worker never takes it: the SDK's 10 s default added 10 s to
+every stall after a kill, on top of the heartbeat timeout. A live worker that misses it
+only replays the history on another (or the same) worker."""
 DEFAULT_SPOTIFY_ACTIVITIES_PER_SECOND = 10.0
 
 
@@ -153,6 +158,7 @@ def _worker(client: Client, task_queue: str, **options: Any) -> Worker:
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        sticky_queue_schedule_to_start_timeout=STICKY_TASK_WAIT,
         **options,
     )
 
