@@ -39,6 +39,7 @@ from activities.library import LibraryActivities
 from activities.rollback import RollbackActivities
 from enforcer.config import Settings, SettingsError
 from enforcer.ledger import Ledger, LedgerError
+from enforcer.logs import configure_logging
 from enforcer.session import open_ledger
 from enforcer.spotify import SpotifyError
 from workflows.connection import (
@@ -263,9 +264,10 @@ _ENVIRONMENT_FAULTS = (
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     try:
         settings = Settings()
+        configure_logging(settings.log_format)
         rate = arguments.spotify_activities_per_second
         asyncio.run(run_worker(settings, arguments.task_queue, rate))
     except _ENVIRONMENT_FAULTS as error:

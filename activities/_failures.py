@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Final
 
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 MESSAGE_LIMIT: Final = 1_000
 _ELLIPSIS: Final = " [...]"
@@ -38,13 +38,21 @@ def activity_error(
     type: str,
     non_retryable: bool = False,
     next_retry_delay: timedelta | None = None,
+    expected: bool = False,
 ) -> ApplicationError:
-    """The one way an activity's failure is made: short, and with nothing chained."""
+    """The one way an activity's failure is made: short, and with nothing chained.
+
+    ``expected``: a failure the project plans for (a 429, a 5xx, a login to renew), not
+    a fault: Temporal's SDK logs it at DEBUG, with no traceback, and leaves it out of its
+    failure metrics; the worker's log tells it in one line of its own."""
     error = ApplicationError(
         shortened(message),
         type=type,
         non_retryable=non_retryable,
         next_retry_delay=next_retry_delay,
+        category=(
+            ApplicationErrorCategory.BENIGN if expected else ApplicationErrorCategory.UNSPECIFIED
+        ),
     )
     # Raised inside an ``except`` block, an error would carry the one it replaces as
     # its context, and Temporal would send that along as the cause.
@@ -52,13 +60,15 @@ def activity_error(
     return error
 
 
-def compact(error: Exception) -> ApplicationError:
-    """``error`` as Temporal should store it (see the module's invariant)."""
+def compact(error: Exception, *, expected: bool = False) -> ApplicationError:
+    """``error`` as Temporal should store it (see the module's invariant); ``expected``
+    as ``activity_error`` has it (kept when ``error`` already is)."""
     if isinstance(error, ApplicationError):
         return activity_error(
             error.message,
             type=error.type or "ApplicationError",
             non_retryable=error.non_retryable,
             next_retry_delay=error.next_retry_delay,
+            expected=expected or error.category is ApplicationErrorCategory.BENIGN,
         )
     return activity_error(str(error) or type(error).__name__, type=type(error).__name__)

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
 import httpx
+from temporalio import activity
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
@@ -308,21 +309,51 @@ def _rate_limited(until: datetime, now: datetime, why: str) -> ApplicationError:
     )
 
 
+EXPECTED_FAILURE_TYPES: Final = frozenset(
+    {RATE_LIMITED, SPOTIFY_TRANSIENT, SPOTIFY_UNREACHABLE, LOGIN_REQUIRED, REFUSED}
+)
+"""Failures the project plans for: told in one line of the worker's log, no traceback."""
+
+
 class _CompactInbound(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         try:
             return await super().execute_activity(input)
         except ApplicationError as error:
-            raise compact(error) from None
+            failure = error
         except FailureError:
             raise  # a cancellation or a timeout: Temporal's own, and already small
         except SpotifyError as error:
-            raise spotify_failure(error) from None
+            failure = spotify_failure(error)
         except Exception as error:
             # Not one of ours: a bug or an environment fault (the ledger's, say). Its
             # whole story goes to the worker's log; Temporal gets the short one.
             _log.warning("activity %s failed", input.fn.__name__, exc_info=error)
             raise compact(error) from None
+        if failure.type not in EXPECTED_FAILURE_TYPES:
+            raise compact(failure) from None
+        failure = compact(failure, expected=True)
+        _tell(input, failure)
+        raise failure from None
+
+
+def _tell(input: ExecuteActivityInput, failure: ApplicationError) -> None:
+    """One line for an expected failure: a retry is routine (INFO), a stop (a login to
+    renew, a refusal) is worth a look (WARNING)."""
+    info = activity.info()
+    then = "gives up" if failure.non_retryable else "will retry"
+    if failure.next_retry_delay is not None:
+        then += f" in {failure.next_retry_delay.total_seconds():.1f} s"
+    _log.log(
+        logging.WARNING if failure.non_retryable else logging.INFO,
+        "%s attempt %d of %s: %s: %s; %s",
+        input.fn.__name__,
+        info.attempt,
+        info.workflow_id,
+        failure.type,
+        failure.message,
+        then,
+    )
 
 
 class CompactFailures(Interceptor):

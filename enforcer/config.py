@@ -19,7 +19,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -173,6 +173,11 @@ class Settings(BaseSettings):
         le=LONGEST_SPOTIFY_UNREACHABLE_TIMEOUT,
         allow_inf_nan=False,
         description="Seconds `plan` waits on a Spotify it cannot reach before giving up.",
+    )
+
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="The worker's log: one line per event, as text or as a JSON object.",
     )
 
     def __init__(self, **values: Any) -> None:

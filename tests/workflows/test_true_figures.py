@@ -1,9 +1,11 @@
 """Every figure a summary prints is what Spotify received: requests by endpoint, 429s,
 5xx answers, for the enforcement and for its rollback, under rate limits, a 429 storm
-and server errors, and with requests the gate held back counted apart."""
+and server errors, and with requests the gate held back counted apart. The worker's log
+tells each of those expected failures in one line, with no traceback."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -53,8 +55,9 @@ def _faulty(made: World) -> None:
 
 
 async def test_summaries_count_what_spotify_received_under_429s_and_5xx(
-    temporal_client: Client, task_queue: str, made: World
+    temporal_client: Client, task_queue: str, made: World, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     before = library_of(made.sandbox)
     async with workers(temporal_client, task_queue, made):
         plan_id = await plan(temporal_client, task_queue)
@@ -84,3 +87,10 @@ async def test_summaries_count_what_spotify_received_under_429s_and_5xx(
     # The ledger holds the same figures as the summaries.
     assert await made.ledger.traffic(enforced.batch_id) == enforced.traffic
     assert await made.ledger.traffic(undone.batch_id) == undone.traffic
+
+    # The log: every expected failure in one line of its own, and no traceback at all
+    # (before, each 429 and 5xx was a warning with the activity's whole traceback).
+    told = [r.getMessage() for r in caplog.records if r.name == "activities._spotify_calls"]
+    assert any("RateLimited" in line and "will retry in" in line for line in told)
+    assert any("TransientError" in line for line in told)
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
