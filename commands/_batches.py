@@ -36,6 +36,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from commands._output import Facts, terminal
 from commands._runtime import fail
 from commands._temporal import describe, root_cause, temporal_error
 from enforcer.ledger import Ledger, UnknownBatch
@@ -270,7 +271,7 @@ async def follow(
     """Shows the batch's progress on stderr until ``result`` is ready; its result.
     Ctrl-C stops the watching, not the batch: ``carries_on`` says where to look next."""
     future = asyncio.ensure_future(result)
-    console = Console(stderr=True)
+    console = terminal(stderr=True)
     try:
         return await _watch_progress(
             future, progress, console=console, starting=starting, title=title, details=details
@@ -346,9 +347,9 @@ def tally_table(
     return table
 
 
-def progress_lines(progress: EnforcementProgress | RollbackProgress) -> Table:
+def progress_lines(progress: EnforcementProgress | RollbackProgress) -> Facts:
     """A running batch's chunks, calls, waits, what it waits for and time left."""
-    lines = Table.grid(padding=(0, 2))
+    lines = Facts()
     lines.add_row("Chunks", f"{progress.chunks_done} of {progress.chunks_total}")
     lines.add_row("API calls", str(progress.api_calls))
     lines.add_row(

@@ -17,8 +17,6 @@ from datetime import timedelta
 from typing import Annotated, Any, Final
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from temporalio.client import (
     Client,
     WorkflowExecution,
@@ -51,7 +49,7 @@ from commands._batches import (
     undone_words,
 )
 from commands._inputs import whole_number_from
-from commands._output import Column, FormatOption, OutputFormat, emit
+from commands._output import Column, Facts, FormatOption, OutputFormat, emit, print_rows, terminal
 from commands._runtime import AccountOption, AccountSession, account_session, fail, run
 from commands._temporal import describe, root_cause, temporal_error, web_ui_url
 from commands.planning import ExamplesOption, _run_planning
@@ -358,7 +356,7 @@ async def _print_all_errors(ledger: Ledger, batch_id: str, output: OutputFormat)
             for e in errors
         ],
         [
-            Column("key", "Item"),
+            Column("key", "Item", whole=True),
             Column("name", "Name"),
             Column("error", "Why"),
             Column("attempts", "Attempts"),
@@ -434,14 +432,14 @@ async def _batches(
     emit(
         rows,
         [
-            Column("batch_id", "Batch"),
-            Column("plan_id", "Plan"),
+            Column("batch_id", "Batch", whole=True),
+            Column("plan_id", "Plan", whole=True),
             Column("status", "Status"),
             Column("started_at", "Started"),
             Column("done", "Done"),
             Column("total", "Total"),
             Column("back", "Back"),
-            Column("rolled_back_by", "Rolled back by"),
+            Column("rolled_back_by", "Rolled back by", whole=True),
         ],
         output,
         title=f"Enforcement batches of {session.account_id}",
@@ -509,7 +507,7 @@ async def watch_batch(handle: Handle, *, quiet: bool = False) -> EnforcementSumm
 
 def print_progress(progress: EnforcementProgress, state: BatchStatus) -> None:
     """A running batch: ``state`` (the ledger's), then the workflow's live counts."""
-    console = Console()
+    console = terminal()
     console.print(f"Batch {progress.batch_id} (plan {progress.plan_id}): {state.value}")
     console.print(tally_table(progress.totals, progress.tallies))
     console.print(progress_lines(progress))
@@ -518,13 +516,13 @@ def print_progress(progress: EnforcementProgress, state: BatchStatus) -> None:
 def print_summary(summary: EnforcementSummary, found: Standing | None = None) -> None:
     """A batch's result: counts per entity type, calls, waits, fallbacks, errors, and
     what rollbacks put back of it."""
-    console = Console()
+    console = terminal()
     console.print(
         f"Batch {summary.batch_id} (plan {summary.plan_id}, account {summary.account_id}): "
         f"{summary.status.value}"
     )
     console.print(tally_table(summary.totals, summary.tallies))
-    lines = Table.grid(padding=(0, 2))
+    lines = Facts()
     undone = undone_words(found) if found is not None else None
     if undone is not None:
         lines.add_row("Rolled back", undone)
@@ -546,12 +544,12 @@ def print_summary(summary: EnforcementSummary, found: Standing | None = None) ->
     )
     console.print(lines)
     if summary.errors:
-        errors = Table(title="Errors", title_justify="left")
-        for header in ("Item", "Why", "Attempts"):
-            errors.add_column(header, overflow="fold")
-        for error in summary.errors[:ERRORS_SHOWN]:
-            errors.add_row(error.name, error.error, str(error.attempts))
-        console.print(errors)
+        print_rows(
+            console,
+            "Errors",
+            [Column("name", "Item"), Column("error", "Why"), Column("attempts", "Attempts")],
+            [[e.name, e.error, str(e.attempts)] for e in summary.errors[:ERRORS_SHOWN]],
+        )
         more = summary.errors_omitted + max(0, len(summary.errors) - ERRORS_SHOWN)
         if more:
             console.print(f"... and {more} more.")

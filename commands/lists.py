@@ -61,7 +61,7 @@ def _entry_rows(entries: Iterable[BaseModel], columns: Sequence[Column]) -> list
 
 BLOCKLIST_COLUMNS = (
     Column("name", "Artist"),
-    Column("artist_id", "ID"),
+    Column("artist_id", "ID", whole=True),
     Column("source", "Added as"),
     Column("added_at", "Added"),
 )
@@ -154,7 +154,7 @@ async def _blocklist_list(output: OutputFormat, account: str | None) -> None:
 PROTECT_COLUMNS = (
     Column("kind", "Kind"),
     Column("name", "Name"),
-    Column("spotify_id", "ID"),
+    Column("spotify_id", "ID", whole=True),
     Column("added_at", "Added"),
 )
 PROTECTABLE: tuple[ProtectKind, ...] = ("track", "playlist")

@@ -6,12 +6,11 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from commands._inputs import seconds, whole_number_from
-from commands._output import Column, FormatOption, OutputFormat, emit
+from commands._output import Column, FormatOption, OutputFormat, emit, terminal
 from commands._runtime import AccountOption, AccountSession, account_session, fail, run
 from commands._temporal import root_cause
 from commands._waiting import wait_saying_why
@@ -82,7 +81,7 @@ async def _run_planning(
     ends it after ``give_up_after`` seconds (default: the settings')."""
     temporal = await connect_temporal()
     workflow_id = planning_workflow_id(session.account_label, options)
-    console = Console(stderr=True)
+    console = terminal(stderr=True)
     reading = (
         f"Reading the library of {session.account_id} (workflow {workflow_id}); "
         "a large library takes a while"
@@ -145,7 +144,7 @@ async def _plans(output: OutputFormat, account: str | None) -> None:
     emit(
         rows,
         [
-            Column("plan_id", "Plan"),
+            Column("plan_id", "Plan", whole=True),
             Column("created_at", "Created"),
             Column("policy", "Policy"),
             Column("collaborative", "Collaborative"),

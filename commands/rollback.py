@@ -50,7 +50,7 @@ from commands._batches import (
     standing,
     tally_table,
 )
-from commands._output import Column, FormatOption, OutputFormat, emit
+from commands._output import Column, Facts, FormatOption, OutputFormat, emit, print_rows, terminal
 from commands._runtime import AccountOption, AccountSession, account_session, fail, run
 from commands._temporal import describe, root_cause, temporal_error, web_ui_url
 from enforcer.config import Settings
@@ -195,7 +195,7 @@ async def _roll_back_running(
     except UnknownBatch:
         removed = Counter()  # just started: the workflow has not written its batch yet
     typer.echo(f"Batch {batch_id} is still running. Removed so far, to be put back:")
-    Console().print(_count_table(removed))
+    terminal().print(_count_table(removed))
     if not confirmed and not typer.confirm(
         "Stop it and put back everything it removed?", default=False
     ):
@@ -214,7 +214,7 @@ async def _roll_back_running(
     if not watch:
         typer.echo(f"Follow it with: starter.py status {batch_id} --watch")
         return True
-    with Console(stderr=True).status(f"Batch {batch_id} is stopping, then rolling back"):
+    with terminal(stderr=True).status(f"Batch {batch_id} is stopping, then rolling back"):
         try:
             ended = await enforcement.result()
         except WorkflowFailureError as error:
@@ -258,7 +258,7 @@ async def _roll_back_ended(
             print_rollback_summary(await _result(handle))
         return
     typer.echo(f"Rolling back batch {batch_id} puts back:")
-    Console().print(_count_table(restorable))
+    terminal().print(_count_table(restorable))
     if not confirmed and not typer.confirm(
         f"Put back these {sum(restorable.values())} items?", default=False
     ):
@@ -424,7 +424,7 @@ def _count_table(counts: Counter[EntityType]) -> Table:
 def print_rollback_summary(summary: RollbackSummary) -> None:
     """A rollback's result: what was put back per entity type, what failed and why,
     what is back but not as it was, the calls and the time it took."""
-    console = Console()
+    console = terminal()
     console.print(
         f"Rollback {summary.batch_id} of batch {summary.rollback_of} "
         f"(account {summary.account_id}): {summary.status.value}"
@@ -439,7 +439,7 @@ def print_rollback_summary(summary: RollbackSummary) -> None:
         restored = summary.restored.get(entity, 0)
         table.add_row(ENTITY_TITLES[entity], str(total), str(restored), str(total - restored))
     console.print(table)
-    lines = Table.grid(padding=(0, 2))
+    lines = Facts()
     lines.add_row("API calls", str(summary.api_calls))
     lines.add_row(
         "Rate-limit waits",
@@ -491,12 +491,12 @@ def _print_listed(
 ) -> None:
     if not rows:
         return
-    table = Table(title=f"{title}: {len(rows) + omitted}", title_justify="left")
-    for header in ("Item", "Why"):
-        table.add_column(header, overflow="fold")
-    for name, why in rows[:LISTED]:
-        table.add_row(name, why)
-    console.print(table)
+    print_rows(
+        console,
+        f"{title}: {len(rows) + omitted}",
+        [Column("name", "Item"), Column("why", "Why")],
+        [[name, why] for name, why in rows[:LISTED]],
+    )
     more = omitted + max(0, len(rows) - LISTED)
     if more:
         console.print(f"... and {more} more.")
@@ -542,7 +542,7 @@ async def _items(batch_id: str, status_filter: ItemStatus | None, output: Output
             for item in found
         ],
         [
-            Column("key", "Key"),
+            Column("key", "Key", whole=True),
             Column("entity_type", "What"),
             Column("name", "Name"),
             Column("playlist", "Playlist"),
@@ -585,7 +585,7 @@ async def show_rollback(
         found = await standing(ledger, progress.batch_id)
         state = found.status if found is not None else progress.status
         if output is OutputFormat.TABLE:
-            console = Console()
+            console = terminal()
             console.print(
                 f"Rollback {progress.batch_id} of batch {progress.rollback_of}: {state.value}"
             )

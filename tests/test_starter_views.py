@@ -106,6 +106,26 @@ def assert_views_agree(
     return document
 
 
+def assert_identifiers_whole_at_80_columns(cli: Cli, batch_id: str, rollback_id: str) -> None:
+    """At 80 columns, on a terminal and in a pipe, every batch ID and item key that
+    ``batches``, ``items`` and ``status`` show is on one line: it can be copied whole
+    (before, rich folded them across lines to fit its tables)."""
+    keys = [item["key"] for item in listed_items(cli, batch_id)]
+    assert keys
+    for terminal in (True, False):
+        views = [
+            ((batch_id, rollback_id), ("batches",)),
+            (tuple(keys), ("items", batch_id)),
+            ((batch_id, rollback_id), ("status", batch_id)),
+            ((rollback_id, batch_id), ("status", rollback_id)),
+        ]
+        for identifiers, command in views:
+            shown = cli.shown_at(80, *command, terminal=terminal)
+            lines = shown.splitlines()
+            for identifier in identifiers:
+                assert any(identifier in line for line in lines), (terminal, identifier, shown)
+
+
 def test_a_batch_rolled_back_whole_is_rolled_back_in_every_view(
     enforcer_cli: Cli, temporal_env: WorkflowEnvironment
 ) -> None:
@@ -159,6 +179,7 @@ def test_a_batch_rolled_back_in_part_is_partly_rolled_back_in_every_view(
     attribute, details = temporal_view(temporal_env, some)
     assert attribute == BatchStatus.PARTLY_ROLLED_BACK.value
     assert f"undid {batch_id}: 1 of {removed} removed items back" in details
+    assert_identifiers_whole_at_80_columns(enforcer_cli, batch_id, some)
 
     # The rest: the batch is then rolled back, and both rollbacks are named.
     everything = rollback_workflow_id(batch_id)

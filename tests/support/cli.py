@@ -54,6 +54,14 @@ class Cli:
         assert result.exit_code == 0, (result.stdout, result.stderr)
         return result.stdout
 
+    def shown_at(self, columns: int, *args: str, terminal: bool) -> str:
+        """What a person sees of ``args`` ``columns`` characters wide, on a terminal
+        (rich's ``TTY_COMPATIBLE``) or written to a pipe."""
+        env = {"COLUMNS": str(columns), "TTY_COMPATIBLE": "1" if terminal else "0"}
+        result = self.runner.invoke(starter.app, list(args), env=env)
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        return result.stdout
+
     def fails(self, *args: str) -> str:
         """The error message of a command that must fail cleanly; returns its stderr."""
         result = self(*args)
