@@ -13,6 +13,7 @@ import asyncio
 import os
 import socket
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -210,3 +211,48 @@ def test_make_up_refuses_a_port_taken_by_another_server(up: Up) -> None:
     assert refused.returncode != 0
     assert f"something else listens on 127.0.0.1:{up.temporal_port}" in refused.stderr
     assert not list(up.state.glob("*.pid"))
+
+
+def documented_sqlite_backup() -> str:
+    """The SQLite backup command of docs/operations.md, as a person would paste it."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    section = text[text.index("**SQLite**") :]
+    block = section[section.index("```sh\n") + len("```sh\n") :]
+    return block[: block.index("```")]
+
+
+def run_documented_backup() -> subprocess.CompletedProcess[str]:
+    command = documented_sqlite_backup().replace(".venv/bin/python", sys.executable)
+    return subprocess.run(  # noqa: S603 - the documented command, this interpreter
+        ["/bin/bash", "-c", command], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_the_documented_sqlite_backup_copies_a_ledger_in_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backup, taken while a connection holds the ledger open in WAL mode (as a
+    running worker does), holds the last committed writes, and opens as a ledger."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("ENFORCER_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ENFORCER_SPOTIFY_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("ENFORCER_ENV_FILE", "")
+
+    async def write_then_back_up() -> None:
+        async with open_ledger(Settings()) as ledger:
+            await ledger.upsert_account(MAIN_USER, "Alice")
+            backup = await asyncio.to_thread(run_documented_backup)
+            assert backup.returncode == 0, backup.stderr
+
+    asyncio.run(write_then_back_up())
+
+    async def read_backup() -> list[str]:
+        (tmp_path / "restored").mkdir()
+        (tmp_path / "enforcer-backup.db").rename(tmp_path / "restored" / "enforcer.db")
+        monkeypatch.setenv("ENFORCER_DATA_DIR", str(tmp_path / "restored"))
+        async with open_ledger(Settings()) as ledger:
+            return [account.account_id for account in await ledger.accounts()]
+
+    assert asyncio.run(read_backup()) == [MAIN_USER]
