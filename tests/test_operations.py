@@ -28,6 +28,7 @@ from enforcer.config import Settings
 from enforcer.sandbox import Sandbox
 from enforcer.session import open_ledger, token_store
 from enforcer.spotify import TokenSet
+from scripts import worker_health
 from tests.support.cli import BLOCKED_BAND, CLIENT_ID
 from tests.support.sandbox import MAIN_USER, SMALL_LIBRARY, served_on_loopback
 
@@ -171,6 +172,13 @@ def test_make_up_runs_the_real_use_path_and_make_down_stops_it(
     with urllib.request.urlopen(f"http://127.0.0.1:{up.ui_port}", timeout=5) as page:
         assert page.status == 200  # the Web UI
     assert (up.state / "temporal.db").is_file()
+    # The compose's worker healthcheck sees this host's worker on the queue, and no
+    # worker on a queue nobody polls.
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{up.temporal_port}")
+    assert worker_health.main() == 0
+    monkeypatch.setenv("ENFORCER_TASK_QUEUE", "nobody-polls-this")
+    assert worker_health.main() == 1
+    monkeypatch.delenv("ENFORCER_TASK_QUEUE")
 
     again = up.make("up")
     assert again.returncode == 0, again.stdout + again.stderr
