@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml
+from sqlalchemy import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from enforcer.ledger import Ledger
+from tests.support.ledger import POSTGRES_ADMIN_URL, REQUIRE_POSTGRES
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -202,3 +209,61 @@ def test_the_enforcer_services_run_this_projects_image(name: str) -> None:
     service = services()[name]
     assert service["build"] == "."
     assert service["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
+
+
+def ledger_init_statements(user: str, database: str, password: str) -> list[str]:
+    """The SQL of the compose's init script (its `ledger-database` config), with the
+    names and the password psql would substitute."""
+    script = load()["configs"]["ledger-database"]["content"]
+    sql = script.split("<<'SQL'\n", 1)[1].split("\nSQL", 1)[0]
+    sql = sql.replace(":'password'", "'" + password.replace("'", "''") + "'")
+    sql = re.sub(r"\bUSER enforcer\b", f'USER "{user}"', sql)
+    sql = re.sub(
+        r"\bDATABASE enforcer OWNER enforcer\b", f'DATABASE "{database}" OWNER "{user}"', sql
+    )
+    return [statement.strip() for statement in sql.split(";") if statement.strip()]
+
+
+@pytest.mark.postgres
+async def test_the_ledger_database_it_makes_is_migrated_by_its_own_user() -> None:
+    """Not a superuser: the ledger's user owns its database, and the worker's migrations
+    (Ledger.open) build the schema in it, on PostgreSQL 15 and later, where only a
+    database's owner may create in its public schema."""
+    suffix = uuid.uuid4().hex[:12]
+    user, database = f"ledger_user_{suffix}", f"ledger_db_{suffix}"
+    statements = ledger_init_statements(user, database, "it's a secret")
+    assert len(statements) == 2
+    admin = create_async_engine(
+        make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+asyncpg"),
+        isolation_level="AUTOCOMMIT",
+    )
+    try:
+        try:
+            async with admin.connect() as connection:
+                for statement in statements:
+                    await connection.exec_driver_sql(statement)
+        except (OSError, DBAPIError) as error:
+            if REQUIRE_POSTGRES:
+                raise
+            pytest.skip(f"PostgreSQL is unreachable at {POSTGRES_ADMIN_URL}: {error}")
+        url = (
+            make_url(POSTGRES_ADMIN_URL)
+            .set(
+                drivername="postgresql+asyncpg",
+                username=user,
+                password="it's a secret",
+                database=database,
+            )
+            .render_as_string(hide_password=False)
+        )
+        ledger = await Ledger.open(url)
+        try:
+            await ledger.upsert_account("alice", "Alice")
+            assert [account.account_id for account in await ledger.accounts()] == ["alice"]
+        finally:
+            await ledger.close()
+    finally:
+        async with admin.connect() as connection:
+            await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{user}"')
+        await admin.dispose()
