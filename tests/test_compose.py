@@ -5,8 +5,10 @@ it. No Docker engine runs here: this is what can be checked without one."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -266,4 +268,84 @@ async def test_the_ledger_database_it_makes_is_migrated_by_its_own_user() -> Non
         async with admin.connect() as connection:
             await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             await connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{user}"')
+        await admin.dispose()
+
+
+def documented_postgres_backup() -> list[str]:
+    """The commands docs/operations.md gives for the compose's PostgreSQL backup and
+    restore, as run inside the postgres service (`docker compose exec -T postgres ...`)."""
+    prefix = "docker compose exec -T postgres "
+    return [
+        line.removeprefix(prefix)
+        for line in OPERATIONS.read_text().splitlines()
+        if line.startswith(prefix)
+    ]
+
+
+@pytest.mark.postgres
+async def test_the_documented_postgres_backup_restores_the_ledger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pg_dump while the ledger is in use, then drop, create and pg_restore as the docs
+    say: the ledger opens as its own user with what it held at the backup, and writes."""
+    if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
+        pytest.skip("pg_dump and pg_restore are not installed here")
+    commands = documented_postgres_backup()
+    assert [command.split()[0] for command in commands] == [
+        "pg_dump",
+        "dropdb",
+        "createdb",
+        "pg_restore",
+    ]
+    suffix = uuid.uuid4().hex[:12]
+    name = f"ledger_{suffix}"  # the database and its user, as `enforcer` in the compose
+    server = make_url(POSTGRES_ADMIN_URL)
+    monkeypatch.setenv("PGHOST", server.host or "127.0.0.1")
+    monkeypatch.setenv("PGPORT", str(server.port or 5432))
+    monkeypatch.chdir(tmp_path)
+    ours = [re.sub(r"\benforcer\b(?!\.dump)", name, command) for command in commands]
+    url = (
+        server.set(drivername="postgresql+asyncpg", username=name, database=name)
+        .set(password="pw")
+        .render_as_string(hide_password=False)
+    )
+    admin = create_async_engine(
+        server.set(drivername="postgresql+asyncpg"), isolation_level="AUTOCOMMIT"
+    )
+
+    async def shell(command: str) -> None:
+        process = await asyncio.create_subprocess_exec(
+            "/bin/bash", "-c", command, stderr=asyncio.subprocess.PIPE
+        )
+        _, error = await process.communicate()
+        assert process.returncode == 0, (command, error.decode())
+
+    try:
+        try:
+            async with admin.connect() as connection:
+                for statement in ledger_init_statements(name, name, "pw"):
+                    await connection.exec_driver_sql(statement)
+        except (OSError, DBAPIError) as error:
+            if REQUIRE_POSTGRES:
+                raise
+            pytest.skip(f"PostgreSQL is unreachable at {POSTGRES_ADMIN_URL}: {error}")
+        ledger = await Ledger.open(url)
+        try:
+            await ledger.upsert_account("alice", "Alice")
+            await shell(ours[0])  # the dump, while the ledger is open
+            await ledger.upsert_account("bob", "Bob")  # after the backup: lost
+        finally:
+            await ledger.close()
+        for command in ours[1:]:
+            await shell(command)
+        restored = await Ledger.open(url)
+        try:
+            assert [account.account_id for account in await restored.accounts()] == ["alice"]
+            await restored.upsert_account("carol", "Carol")  # its user still owns the tables
+        finally:
+            await restored.close()
+    finally:
+        async with admin.connect() as connection:
+            await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{name}"')
         await admin.dispose()
