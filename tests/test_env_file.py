@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import starter
+from enforcer.config import PayloadSettings, Settings
 
 CLIENT_ID = "0123456789abcdef0123456789abcdef"
 
@@ -130,3 +131,20 @@ def test_enforcer_env_file_names_another_file_or_none(
     result = run("blocklist", "list")
     assert result.stderr.startswith("error: invalid settings:")
     assert "ENFORCER_SPOTIFY_CLIENT_ID is not set" in result.stderr
+
+
+def test_the_example_file_filled_in_is_read_by_every_settings_class(tmp_path: Path) -> None:
+    """`cp .env.example .env` and the client ID set: nothing else needs filling in."""
+    example = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    (tmp_path / ".env").write_text(
+        example.replace(
+            "ENFORCER_SPOTIFY_CLIENT_ID=\n", f"ENFORCER_SPOTIFY_CLIENT_ID={CLIENT_ID}\n"
+        )
+    )
+
+    settings = Settings()
+    payloads = PayloadSettings()
+
+    assert settings.spotify_client_id == CLIENT_ID
+    assert settings.token_key is None  # empty: the key file, as without the line
+    assert payloads.current_key is None  # empty: payloads stay plain
