@@ -1,5 +1,5 @@
-# The project's one image: the worker, the starter and the sandbox all run from it
-# (docker-compose.yml). Temporal runs from Temporal's own image.
+# The project's one image: the worker and the starter run from it (docker-compose.yml),
+# and so can the sandbox. Temporal runs from Temporal's own images.
 FROM python:3.11-slim
 
 WORKDIR /app
@@ -8,6 +8,8 @@ COPY enforcer ./enforcer
 COPY workflows ./workflows
 COPY activities ./activities
 COPY commands ./commands
+# The worker container's healthcheck (docker-compose.yml).
+COPY scripts/worker_health.py ./scripts/
 RUN pip install --no-cache-dir . \
     && useradd --create-home --uid 1000 enforcer \
     && mkdir /data && chown enforcer /data

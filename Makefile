@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest clean demo stop chaos
+.PHONY: test lint typecheck pytest clean demo stop chaos up down
 
 test: lint typecheck pytest
 
@@ -38,6 +38,17 @@ demo: $(STAMP)
 # Stops what `make demo` started (by its pid files), and nothing else.
 stop:
 	scripts/demo.sh stop
+
+# For real use with your Spotify account: Temporal (Web UI on http://127.0.0.1:8233) and
+# the worker in the background, no sandbox; state, pid files and logs in .data/. The
+# worker's settings come from the environment and .env (README, "Real use").
+# STATE_DIR, TEMPORAL_PORT and TEMPORAL_UI_PORT change where they go.
+up: $(STAMP)
+	scripts/up.sh up
+
+# Stops what `make up` started (by its pid files), and nothing else.
+down:
+	scripts/up.sh down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,14 @@
-"""Settings from the environment: every variable is ``ENFORCER_`` + the field name.
+"""Settings from the environment and a ``.env`` file: every variable is ``ENFORCER_`` +
+the field name.
+
+Both ``Settings`` and ``PayloadSettings`` read the environment first, then the dotenv
+file ``ENFORCER_ENV_FILE`` names (default: ``.env`` in the working directory; set it
+empty to read none): a variable set in the environment always wins over the file, and a
+missing file is no error. The file is read by pydantic-settings (``KEY=VALUE`` lines,
+``#`` comments, optional quotes); only variables of the class reading it are taken from
+it, so one file can hold every ``ENFORCER_*`` setting. Variables read straight from the
+environment elsewhere (``TEMPORAL_*``, ``ENFORCER_TASK_QUEUE``,
+``ENFORCER_SPOTIFY_ACTIVITIES_PER_SECOND``) are not read from it.
 
 ``Settings()`` either returns a complete, checked configuration or raises
 ``SettingsError`` naming each bad variable and its value (a secret's value is never
@@ -16,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +41,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from enforcer.spotify.client import REQUIRED_SCOPES as CLIENT_SCOPES
 
@@ -65,6 +82,50 @@ DEFAULT_SPOTIFY_UNREACHABLE_TIMEOUT = 180.0
 """Three minutes: a network that comes back usually does within that; a wrong address
 never does, and a person at the terminal should not wait longer to learn of it."""
 LONGEST_SPOTIFY_UNREACHABLE_TIMEOUT = 86_400.0
+
+
+ENV_FILE_VARIABLE = f"{ENV_PREFIX}ENV_FILE"
+DEFAULT_ENV_FILE = ".env"
+
+
+def env_file() -> Path | None:
+    """The dotenv file settings are read from after the environment, or None for none."""
+    named = os.environ.get(ENV_FILE_VARIABLE, DEFAULT_ENV_FILE)
+    return Path(named) if named.strip() else None
+
+
+def _from_env_file(problems: list[str], file: Path | None) -> list[str]:
+    """Each problem with a value the environment did not give says that it came from the
+    file, where the person will look for it."""
+    if file is None or not file.is_file():
+        return problems
+    # pydantic-settings matches names case-insensitively.
+    in_environment = {name.upper() for name in os.environ}
+    return [
+        f"{problem} (set in {file})"
+        if problem.startswith(ENV_PREFIX)
+        and not problem.endswith(" is not set")
+        and problem.split("=", 1)[0].split(" ", 1)[0] not in in_environment
+        else problem
+        for problem in problems
+    ]
+
+
+class _OwnVariables(PydanticBaseSettingsSource):
+    """A dotenv source that passes on only the reading class's own fields: the file may
+    hold variables of other readers (the payload keys, the task queue), which a class
+    that forbids unknown inputs would otherwise refuse."""
+
+    def __init__(self, settings_cls: type[BaseSettings], source: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self.source = source
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ answers for every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        fields = self.settings_cls.model_fields
+        return {name: value for name, value in self.source().items() if name in fields}
 
 
 class SettingsError(ValueError):
@@ -181,10 +242,11 @@ class Settings(BaseSettings):
     )
 
     def __init__(self, **values: Any) -> None:
+        file = values.setdefault("_env_file", env_file())
         try:
             super().__init__(**values)
         except ValidationError as error:
-            problems = self._describe(error)
+            problems = _from_env_file(self._describe(error), file)
         else:
             return
         # Raised outside the handler: pydantic's error repeats every input, secrets
@@ -194,6 +256,19 @@ class Settings(BaseSettings):
     @classmethod
     def _describe(cls, error: ValidationError) -> list[str]:
         return describe_errors(error, cls._secret_fields)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment before the file: the first source to give a field wins.
+        own = _OwnVariables(settings_cls, dotenv_settings)
+        return init_settings, env_settings, own, file_secret_settings
 
     @field_validator("spotify_client_id")
     @classmethod
@@ -340,10 +415,11 @@ class PayloadSettings(BaseSettings):
     _keys: tuple[PayloadKey, ...] = PrivateAttr(default=())
 
     def __init__(self, **values: Any) -> None:
+        file = values.setdefault("_env_file", env_file())
         try:
             super().__init__(**values)
         except ValidationError as error:
-            problems = describe_errors(error, self._secret_fields)
+            problems = _from_env_file(describe_errors(error, self._secret_fields), file)
         else:
             return
         # Raised outside the handler, so that pydantic's error (which quotes every

@@ -24,7 +24,8 @@ SANDBOX_PORT=8787
 TASK_QUEUE=blocklist-enforcer
 LIBRARY="$DEMO_DIR/library.json"
 
-# The demo's own world: settings from the caller's shell must not leak into it.
+# The demo's own world: settings from the caller's shell or .env must not leak into it.
+export ENFORCER_ENV_FILE=
 unset ENFORCER_DATABASE_URL ENFORCER_TOKEN_KEY ENFORCER_TASK_QUEUE TEMPORAL_PROFILE \
     TEMPORAL_CONFIG_FILE TEMPORAL_API_KEY TEMPORAL_TLS TEMPORAL_UI_URL
 export ENFORCER_API_BASE_URL="http://127.0.0.1:${SANDBOX_PORT}/v1"
@@ -37,62 +38,10 @@ export TEMPORAL_NAMESPACE=default
 # name -> a word of its command line, so that a pid file whose process has gone and
 # whose number was reused by an unrelated process is never mistaken for ours.
 declare -A MARKER=([temporal]=start-dev [sandbox]=sandbox [worker]=worker.py)
+RUN_DIR=$DEMO_DIR
 
-pid_of() { # the live pid of our service $1, or nothing
-    local file="$DEMO_DIR/$1.pid" pid
-    [[ -f $file ]] || return 0
-    pid=$(<"$file")
-    if [[ $pid =~ ^[0-9]+$ ]] && [[ -r /proc/$pid/cmdline ]] \
-        && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "${MARKER[$1]}"; then
-        echo "$pid"
-    fi
-}
-
-launch() { # name command...: start it detached unless it runs already
-    local name=$1 pid
-    shift
-    pid=$(pid_of "$name")
-    if [[ -n $pid ]]; then
-        echo "$name: running (pid $pid), reused"
-        return
-    fi
-    # A session of its own: a Ctrl-C in this terminal does not reach it; `make stop` does.
-    setsid "$@" >>"$DEMO_DIR/$name.log" 2>&1 </dev/null &
-    echo $! >"$DEMO_DIR/$name.pid"
-    echo "$name: started (pid $!), log in $DEMO_DIR/$name.log"
-}
-
-wait_until() { # name description check...: until the check passes, or the service died
-    local name=$1 what=$2 deadline=$((SECONDS + 60))
-    shift 2
-    until "$@" >/dev/null 2>&1; do
-        if [[ -z $(pid_of "$name") ]]; then
-            echo "error: $name stopped before $what; the end of $DEMO_DIR/$name.log:" >&2
-            tail -n 20 "$DEMO_DIR/$name.log" >&2
-            exit 1
-        fi
-        if ((SECONDS > deadline)); then
-            echo "error: $name: no $what after 60 s; see $DEMO_DIR/$name.log" >&2
-            exit 1
-        fi
-        sleep 0.5
-    done
-    echo "$name: $what"
-}
-
-http_ok() {
-    "$BIN/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1"
-}
-
-worker_polls() { # a poller whose identity (pid@host) is our worker's: a dead one stays listed
-    local pid
-    pid=$(pid_of worker)
-    [[ -n $pid ]] || return 1
-    local pollers
-    pollers=$("$BIN/temporal" task-queue describe --task-queue "$TASK_QUEUE" \
-        --address "$TEMPORAL_ADDRESS" -o json) || return 1
-    [[ $pollers == *"\"identity\": \"$pid@"* ]]
-}
+# shellcheck source=scripts/services.sh
+source scripts/services.sh
 
 start() {
     mkdir -p "$DEMO_DIR"
@@ -111,7 +60,8 @@ start() {
     wait_until sandbox "answering on http://127.0.0.1:$SANDBOX_PORT" \
         http_ok "http://127.0.0.1:$SANDBOX_PORT/__sandbox/settings"
     launch worker "$BIN/python" worker.py
-    wait_until worker "polling task queue $TASK_QUEUE" worker_polls
+    wait_until worker "polling task queue $TASK_QUEUE" \
+        worker_polls "$TEMPORAL_ADDRESS" "$TASK_QUEUE"
     echo
     "$BIN/python" starter.py demo
     echo
@@ -137,28 +87,10 @@ PY
 }
 
 stop() {
-    local name pid
-    for name in worker sandbox temporal; do # the worker first: it drains while the rest is up
-        pid=$(pid_of "$name")
-        if [[ -z $pid ]]; then
-            rm -f "$DEMO_DIR/$name.pid"
-            continue
-        fi
-        if [[ $name == sandbox ]]; then
-            save_library
-        fi
-        kill -TERM "$pid"
-        for _ in $(seq 1 80); do
-            [[ -d /proc/$pid ]] || break
-            sleep 0.5
-        done
-        if [[ -d /proc/$pid ]]; then
-            echo "$name (pid $pid) did not stop within 40 s: killing it"
-            kill -KILL "$pid"
-        fi
-        rm -f "$DEMO_DIR/$name.pid"
-        echo "$name: stopped (pid $pid)"
-    done
+    # The worker first: it drains while the rest is up.
+    stop_service worker || true
+    stop_service sandbox save_library || true
+    stop_service temporal || true
 }
 
 case "${1:-}" in
