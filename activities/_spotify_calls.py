@@ -17,7 +17,7 @@ is one); a check in memory 0.03 ms). So a worker checks its memory before every
 request, and reads the ledger's row only when its last reading is older than
 ``LEDGER_GATE_FRESH_FOR`` (20 ms), one reading shared by every request that waits for
 it; a penalty found there is kept in memory until it ends. A 429 closes this worker's
-memory at once, with no await between the answer and the closing, then the ledger's row.
+memory first, before any bookkeeping, then the ledger's row.
 Worst case across workers: another worker may still send during (the closing worker's
 write of the row) + 20 ms + (its own reading of the row) after the 429 arrived. The
 sandbox counts a request that arrives within its in-flight grace (50 ms after the 429's
