@@ -32,7 +32,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities import CompactFailures, RateGate
+from activities import CompactFailures, RateGate, WarmSpotify
 from activities.batch import BatchActivities
 from activities.enforcement import EnforcementActivities
 from activities.library import LibraryActivities
@@ -66,14 +66,21 @@ DEFAULT_SPOTIFY_ACTIVITIES_PER_SECOND = 10.0
 
 
 class Workers:
-    """The main queue's worker and the Spotify queue's, run and drained together."""
+    """The main queue's worker and the Spotify queue's, run and drained together; the
+    warm Spotify clients they share are closed once both have stopped. ``gate``: the
+    process's rate gate."""
 
-    def __init__(self, main: Worker, spotify: Worker) -> None:
+    def __init__(self, main: Worker, spotify: Worker, clients: WarmSpotify, gate: RateGate) -> None:
         self.main = main
         self.spotify = spotify
+        self.clients = clients
+        self.gate = gate
 
     async def run(self) -> None:
-        await asyncio.gather(self.main.run(), self.spotify.run())
+        try:
+            await asyncio.gather(self.main.run(), self.spotify.run())
+        finally:
+            await self.clients.aclose()
 
     async def shutdown(self) -> None:
         await asyncio.gather(self.main.shutdown(), self.spotify.shutdown())
@@ -89,8 +96,11 @@ class Workers:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self.main.__aexit__(exc_type, exc, traceback)
-        await self.spotify.__aexit__(exc_type, exc, traceback)
+        try:
+            await self.main.__aexit__(exc_type, exc, traceback)
+            await self.spotify.__aexit__(exc_type, exc, traceback)
+        finally:
+            await self.clients.aclose()
 
 
 def build_worker(
@@ -110,10 +120,12 @@ def build_worker(
     # every other worker's through the ledger.
     app_id = settings.spotify_client_id
     gate = RateGate(ledger, app_id) if clock is None else RateGate(ledger, app_id, clock=clock)
-    batches = BatchActivities(settings, ledger, gate, transport=transport)
-    library = LibraryActivities(settings, ledger, gate, transport=transport)
-    enforcement = EnforcementActivities(settings, ledger, gate, transport=transport)
-    rollback = RollbackActivities(settings, ledger, gate, transport=transport)
+    # One connection pool and one warm client per account for the whole process.
+    clients = WarmSpotify(settings, ledger, gate, transport)
+    batches = BatchActivities(settings, ledger, gate, spotify=clients)
+    library = LibraryActivities(settings, ledger, gate, spotify=clients)
+    enforcement = EnforcementActivities(settings, ledger, gate, spotify=clients)
+    rollback = RollbackActivities(settings, ledger, gate, spotify=clients)
     main = _worker(
         client,
         task_queue,
@@ -135,7 +147,7 @@ def build_worker(
         max_task_queue_activities_per_second=spotify_activities_per_second,
         interceptors=[CompactFailures()],
     )
-    return Workers(main, spotify)
+    return Workers(main, spotify, clients, gate)
 
 
 def _settle_the_heap() -> None:

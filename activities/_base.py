@@ -1,5 +1,7 @@
 """What every group of activities that calls Spotify shares: the settings, the ledger,
-the app-wide rate gate and (in tests) the HTTP transport; how they refuse bad input and
+the app-wide rate gate and the worker's warm Spotify clients (``WarmSpotify``: one
+connection pool, one client per account; in tests over their own HTTP transport); how
+they refuse bad input and
 count how items ended; and how a long activity stays alive (``kept_alive``: heartbeats,
 and retry waits that start over after progress)."""
 
@@ -17,7 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._failures import activity_error
-from activities._spotify_calls import REFUSED, RateGate, SpotifyCalls, gated_client
+from activities._spotify_calls import REFUSED, RateGate, SpotifyCalls, WarmSpotify
 from enforcer.config import Settings
 from enforcer.ledger import ActionItemRecord, Ledger
 from enforcer.models import EntityType, ItemStatus, ItemTally
@@ -110,7 +112,9 @@ def _backs_off(error: ApplicationError) -> bool:
 
 
 class SpotifyActivities:
-    """A group of activities sharing one ledger, the settings and the rate gate."""
+    """A group of activities sharing one ledger, the settings, the rate gate and the
+    worker's warm clients (``spotify``: one per worker process, which closes it; without
+    it the group makes its own over ``transport``, closed by ``aclose``)."""
 
     def __init__(
         self,
@@ -119,11 +123,16 @@ class SpotifyActivities:
         gate: RateGate,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        spotify: WarmSpotify | None = None,
     ) -> None:
         self._settings = settings
         self._ledger = ledger
         self._gate = gate
         self._transport = transport
+        self._own_spotify = spotify is None
+        self._spotify = (
+            WarmSpotify(settings, ledger, gate, transport) if spotify is None else spotify
+        )
         self._calls = SpotifyCalls(gate)
 
     def _client(
@@ -131,14 +140,12 @@ class SpotifyActivities:
     ) -> AbstractAsyncContextManager[SpotifyClient]:
         """The account's client, every request of it behind the gate and counted in the
         ledger for ``traffic_owner`` (the batch or scan it works for)."""
-        return gated_client(
-            self._settings,
-            self._ledger,
-            account_id,
-            self._gate,
-            self._transport,
-            traffic_owner=traffic_owner,
-        )
+        return self._spotify.client(account_id, traffic_owner)
+
+    async def aclose(self) -> None:
+        """Closes the clients this group made itself (none when given ``spotify``)."""
+        if self._own_spotify:
+            await self._spotify.aclose()
 
 
 def tally_items(items: Sequence[ActionItemRecord]) -> dict[EntityType, ItemTally]:

@@ -20,12 +20,14 @@ from enforcer.ledger import Ledger, UnknownAccount
 from enforcer.sandbox import Sandbox
 from enforcer.session import (
     AccountNotChosen,
+    SpotifyClients,
     open_ledger,
     resolve_account,
     spotify_client,
     token_store,
 )
 from enforcer.spotify import Generation, Operation, TokenSet
+from enforcer.spotify.errors import LoginRequired
 from enforcer.tokenstore import NoStoredLogin
 from tests.support.contract import ContractRecorder
 from tests.support.sandbox import sandbox_transport
@@ -52,9 +54,32 @@ async def ledger(settings: Settings) -> AsyncIterator[Ledger]:
         yield opened
 
 
+class CountingTransport(httpx.AsyncBaseTransport):
+    """Passes every request on; counts the token grants among them."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.grants = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.grants += request.url.path == "/api/token"
+        return await self.inner.handle_async_request(request)
+
+
 @pytest.fixture
-def transport(sandbox: Sandbox, contract_recorder: ContractRecorder) -> httpx.AsyncBaseTransport:
-    return sandbox_transport(sandbox, contract_recorder)
+def transport(sandbox: Sandbox, contract_recorder: ContractRecorder) -> CountingTransport:
+    return CountingTransport(sandbox_transport(sandbox, contract_recorder))
+
+
+@pytest.fixture
+async def warm(
+    settings: Settings, ledger: Ledger, transport: CountingTransport
+) -> AsyncIterator[SpotifyClients]:
+    clients = SpotifyClients(settings, ledger, transport=transport)
+    try:
+        yield clients
+    finally:
+        await clients.aclose()
 
 
 async def log_in(
@@ -172,3 +197,67 @@ async def test_a_learned_generation_is_kept_and_used_by_the_next_client(
     assert learned == {Operation.PLAYLIST_ITEMS_READ: Generation.LEGACY}
     assert sandbox.counters.calls.get(CURRENT_ITEMS, 0) == 0  # straight to what worked last time
     assert sandbox.counters.calls.get(LEGACY_ITEMS, 0) == 1
+
+
+# --- warm clients (a worker's) ---------------------------------------------------------
+
+
+async def test_a_warm_client_serves_every_task_of_its_account_and_no_other(
+    settings: Settings, ledger: Ledger, sandbox: Sandbox, warm: SpotifyClients
+) -> None:
+    await log_in(settings, ledger, sandbox, "alice")
+    await log_in(settings, ledger, sandbox, "bob")
+
+    async with warm.client("alice") as first:
+        assert (await first.current_user()).id == "alice"
+    async with warm.client("alice") as second:
+        assert (await second.current_user()).id == "alice"
+    async with warm.client("bob") as bob:
+        assert (await bob.current_user()).id == "bob"
+
+    assert second is first
+    assert bob is not first
+
+
+async def test_a_warm_client_takes_a_new_login_from_the_store_at_its_next_task(
+    settings: Settings,
+    ledger: Ledger,
+    sandbox: Sandbox,
+    transport: CountingTransport,
+    warm: SpotifyClients,
+) -> None:
+    await log_in(settings, ledger, sandbox, "alice")
+    async with warm.client("alice") as client:
+        await client.current_user()
+    # The person revoked the app, and the stored login says its token has expired...
+    stored = await token_store(ledger, settings).load("alice")
+    await token_store(ledger, settings).save(
+        "alice", stored.model_copy(update={"expires_at": datetime.now(UTC) - timedelta(hours=1)})
+    )
+    sandbox.revoke_refresh_tokens("alice")
+
+    with pytest.raises(LoginRequired):
+        async with warm.client("alice") as client:
+            await client.current_user()
+
+    # ... then logged in again: the next task uses that login, without a refresh.
+    grants = transport.grants
+    await log_in(settings, ledger, sandbox, "alice")
+    async with warm.client("alice") as client:
+        assert (await client.current_user()).id == "alice"
+    assert transport.grants == grants
+
+
+async def test_a_warm_client_remembers_a_learned_generation_and_keeps_it_in_the_ledger(
+    settings: Settings, ledger: Ledger, sandbox: Sandbox, warm: SpotifyClients
+) -> None:
+    await log_in(settings, ledger, sandbox, "alice")
+    sandbox.settings.closed_endpoints = {CURRENT_ITEMS: 403}
+
+    for _ in range(2):
+        async with warm.client("alice") as client:
+            await client.playlist_items_page(ALICE_MIX)
+
+    assert await ledger.generations("alice") == {Operation.PLAYLIST_ITEMS_READ: Generation.LEGACY}
+    assert sandbox.counters.calls.get(CURRENT_ITEMS, 0) == 1  # learned once, then remembered
+    assert sandbox.counters.calls.get(LEGACY_ITEMS, 0) == 2

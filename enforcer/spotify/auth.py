@@ -8,7 +8,10 @@ for it, and ``state`` proves that the redirect answers our own request.
   browser half.
 - ``OAuthClient``: the two grants of ``POST {accounts}/api/token``.
 - ``TokenManager``: an ``AccessTokenProvider`` for one account, refreshing ahead of
-  expiry and once after a rejection, persisting every new ``TokenSet``.
+  expiry and once after a rejection, persisting every new ``TokenSet``. Several
+  processes may hold a manager of one account: each reads the store before it refreshes
+  and again when its grant is refused, and takes the stored tokens when another process
+  refreshed first, so one process's refresh never ends another's login.
 """
 
 from __future__ import annotations
@@ -397,6 +400,11 @@ class TokenManager:
     def tokens(self) -> TokenSet:
         return self._tokens
 
+    def adopt(self, tokens: TokenSet) -> None:
+        """Use ``tokens`` from now on: the stored login changed under a long-lived
+        manager (a new login, or another process's refresh), and the store is the truth."""
+        self._tokens = tokens
+
     async def access_token(self) -> str:
         if self._due(self._tokens):
             async with self._lock:
@@ -425,7 +433,17 @@ class TokenManager:
             # may no longer be valid.
             self._tokens = stored
             return
-        fresh = await self._oauth.refresh(self._tokens.refresh_token)
+        try:
+            fresh = await self._oauth.refresh(self._tokens.refresh_token)
+        except LoginRequired:
+            # Another process may have refreshed between our read and our grant: with
+            # rotating refresh tokens, its grant made ours invalid, and its tokens are in
+            # the store (or soon: it saves before it hands them out).
+            stored = await self._newer_stored_tokens()
+            if stored is None:
+                raise
+            self._tokens = stored
+            return
         if not fresh.scope:
             fresh = fresh.model_copy(update={"scope": self._tokens.scope})
         self._tokens = fresh

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import string
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -465,3 +465,49 @@ def test_nothing_secret_in_the_reprs(
     shown = repr(manager) + repr(oauth) + repr(tokens) + repr(store)
     assert tokens.access_token.get_secret_value() not in shown
     assert tokens.refresh_token.get_secret_value() not in shown
+
+
+class RefreshingFirst(httpx.AsyncBaseTransport):
+    """Lets another process's refresh happen in the instant before our grant is sent:
+    after our read of the store, before Spotify sees our (then rotated) refresh token."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.before_grant: list[Callable[[], Awaitable[object]]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/token" and self.before_grant:
+            await self.before_grant.pop()()
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_refresh_that_loses_the_race_to_another_process_takes_its_tokens(
+    sandbox: Sandbox,
+    transport: CountingTransport,
+    store: TokenStore,
+    sandbox_user: str,
+    clock: FakeClock,
+) -> None:
+    sandbox.settings.rotate_refresh_tokens = True
+    await store.save(sandbox_user, issued(sandbox, sandbox_user, clock))
+    racing = RefreshingFirst(transport)
+    async with (
+        OAuthClient(ACCOUNTS, DEFAULT_CLIENT_ID, transport=racing, clock=clock) as ours_oauth,
+        OAuthClient(ACCOUNTS, DEFAULT_CLIENT_ID, transport=transport, clock=clock) as theirs_oauth,
+    ):
+        ours = await TokenManager.from_store(
+            sandbox_user, oauth=ours_oauth, store=store, clock=clock
+        )
+        theirs = await TokenManager.from_store(
+            sandbox_user, oauth=theirs_oauth, store=store, clock=clock
+        )
+        rejected = await ours.access_token()
+        racing.before_grant.append(lambda: theirs.refresh_after_rejection(rejected))
+
+        fresh = await ours.refresh_after_rejection(rejected)
+
+    # Their grant rotated the refresh token, so ours was refused: not a lost login.
+    assert transport.grants == ["refresh_token", "refresh_token"]
+    assert fresh == theirs.tokens.access_token.get_secret_value()
+    assert ours.tokens == theirs.tokens == await store.load(sandbox_user)
+    assert await user_of(transport, fresh) == sandbox_user
