@@ -433,6 +433,7 @@ def test_docker_compose_worker_settings_are_valid(monkeypatch: pytest.MonkeyPatc
 def test_a_control_no_worker_answers_is_told_in_a_line(
     cli: Cli, temporal_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    cli.log_in("alice", "Alice")  # a control is an account's (--account, else the only one)
     address = temporal_env.client.service_client.config.target_host
     monkeypatch.setenv("TEMPORAL_ADDRESS", address)
     monkeypatch.setattr(_batches, "CONTROL_PATIENCE", timedelta(seconds=1))
