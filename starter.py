@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import typer
 
+from commands._help import Command, Group
+from commands._runtime import EXIT_CODES_EPILOG
 from commands.account import login
 from commands.codec import codec_key, codec_server
 from commands.demo import demo
@@ -23,28 +25,35 @@ from commands.sandbox import sandbox
 
 app = typer.Typer(
     help="Make your Spotify library obey your artist blocklist.",
+    epilog=EXIT_CODES_EPILOG,
+    cls=Group,
     no_args_is_help=True,
     add_completion=False,
     # Locals can hold tokens: never show them in a traceback.
     pretty_exceptions_show_locals=False,
 )
 
-app.command()(login)
-app.command()(sandbox)
-app.command()(plan)
-app.command("show-plan")(show_plan)
-app.command()(plans)
-app.command()(enforce)
-app.command()(status)
-app.command()(cancel)
-app.command()(pause)
-app.command()(resume)
-app.command()(batches)
-app.command()(items)
-app.command()(rollback)
-app.command()(demo)
-app.command("codec-key")(codec_key)
-app.command("codec-server")(codec_server)
+for name, command in (
+    ("login", login),
+    ("sandbox", sandbox),
+    ("plan", plan),
+    ("show-plan", show_plan),
+    ("plans", plans),
+    ("enforce", enforce),
+    ("status", status),
+    ("cancel", cancel),
+    ("pause", pause),
+    ("resume", resume),
+    ("batches", batches),
+    ("items", items),
+    ("rollback", rollback),
+    ("demo", demo),
+    ("codec-key", codec_key),
+    ("codec-server", codec_server),
+):
+    # Command: flags without a type in --help (commands/_help.py); every help ends
+    # with the exit codes.
+    app.command(name, cls=Command, epilog=EXIT_CODES_EPILOG)(command)
 
 app.add_typer(blocklist_app, name="blocklist")
 app.add_typer(protect_app, name="protect")

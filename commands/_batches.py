@@ -29,6 +29,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 from temporalio.client import (
     Client,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -36,8 +37,8 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from commands._output import Facts, terminal
-from commands._runtime import fail
+from commands._output import Cell, Column, Facts, OutputFormat, emit, terminal
+from commands._runtime import AccountSession, fail
 from commands._temporal import describe, root_cause, temporal_error
 from enforcer.ledger import Ledger, UnknownBatch
 from enforcer.models import (
@@ -52,7 +53,7 @@ from enforcer.models import (
 )
 from workflows.enforcement import EnforcementWorkflow
 from workflows.rollback import RollbackWorkflow
-from workflows.search_attributes import ENFORCEMENT_STATUS
+from workflows.search_attributes import ENFORCEMENT_ACCOUNT, ENFORCEMENT_STATUS
 
 P = TypeVar("P", bound=EnforcementProgress | RollbackProgress)
 R = TypeVar("R")
@@ -144,6 +145,28 @@ async def standing(ledger: Ledger, batch_id: str) -> Standing | None:
         items_back=items_back,
         rolled_back_by=tuple(rollbacks),
     )
+
+
+async def check_owner(
+    session: AccountSession, batch_id: str, described: WorkflowExecutionDescription | None
+) -> None:
+    """Refuses a batch of another account than the command's (``--account``, else the
+    only one logged in), naming both. The ledger says whose a batch is; a batch the
+    ledger does not have yet, its workflow's account attribute. Unknown: not refused here
+    (the command says it is unknown)."""
+    owner: str | None
+    try:
+        owner, mine = (await session.ledger.batch(batch_id)).account_id, session.account_id
+    except UnknownBatch:
+        if described is None:
+            return
+        owner = described.typed_search_attributes.get(ENFORCEMENT_ACCOUNT)
+        mine = session.account_label
+    if owner is not None and owner != mine:
+        fail(
+            f"batch {batch_id!r} belongs to account {owner!r}, not {mine!r}: "
+            "name that account with --account"
+        )
 
 
 def undone_words(found: Standing) -> str | None:
@@ -361,6 +384,49 @@ def progress_lines(progress: EnforcementProgress | RollbackProgress) -> Facts:
     if isinstance(progress, EnforcementProgress) and progress.eta_seconds is not None:
         lines.add_row("Time left", f"about {duration(progress.eta_seconds)}")
     return lines
+
+
+STATUS_COLUMNS: Final = (
+    Column("batch_id", "Batch", whole=True),
+    Column("state", "State"),
+    Column("status", "Status"),
+    Column("entity_type", "What"),
+    Column("planned", "Planned"),
+    Column("completed", "Completed"),
+    Column("failed", "Failed"),
+    Column("skipped", "Skipped"),
+)
+"""``status --format csv``: one row per entity type of the batch, each with the batch's
+ID, state (running or ended) and status; for a rollback, planned is what it is to put
+back and completed what it put back."""
+
+
+def emit_status_csv(
+    batch_id: str,
+    *,
+    running: bool,
+    status: BatchStatus,
+    totals: Mapping[EntityType, int],
+    tallies: Mapping[EntityType, ItemTally],
+) -> None:
+    rows: list[dict[str, Cell]] = []
+    for entity in EntityType:
+        if entity not in totals and entity not in tallies:
+            continue
+        tally = tallies.get(entity, ItemTally())
+        rows.append(
+            {
+                "batch_id": batch_id,
+                "state": "running" if running else "ended",
+                "status": status.value,
+                "entity_type": entity.value,
+                "planned": str(totals.get(entity, 0)),
+                "completed": str(tally.completed),
+                "failed": str(tally.failed),
+                "skipped": str(tally.skipped),
+            }
+        )
+    emit(rows, STATUS_COLUMNS, OutputFormat.CSV, title="", empty="")
 
 
 def duration(seconds: float) -> str:

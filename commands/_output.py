@@ -46,7 +46,12 @@ Cell = str | datetime | None
 Row = dict[str, Cell]
 
 FormatOption = Annotated[
-    OutputFormat, typer.Option("--format", case_sensitive=False, help="How to print the list.")
+    OutputFormat,
+    typer.Option(
+        "--format",
+        case_sensitive=False,
+        help="table for a person; json or csv for a program.",
+    ),
 ]
 
 

@@ -3,6 +3,11 @@
 ``run`` turns a person's error into a message on stderr and exit code 1, never a
 traceback or a secret; ``account_session`` gives a command its settings, ledger,
 account and a Spotify client for it.
+
+Exit codes, the same for every command: 0 done; 1 bad input or an error (``fail``);
+2 a usage error, which typer itself reports (an unknown option, a missing argument);
+3 a batch the command waited for or showed ended failed or cancelled
+(``exit_for_batch``, ``batch_failed``).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import asyncio
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Final, NoReturn
 
 import httpx
 import typer
@@ -19,6 +24,7 @@ from pydantic import ValidationError
 
 from enforcer.config import Settings
 from enforcer.ledger import Ledger, LedgerError
+from enforcer.models import BatchStatus
 from enforcer.session import open_ledger, resolve_account, spotify_client
 from enforcer.spotify import RateLimited, SpotifyClient, SpotifyError
 from workflows.connection import configured_account_label
@@ -43,9 +49,36 @@ class InputError(ValueError):
 _PERSONS_ERRORS = (SpotifyError, LedgerError, ValueError, OSError)
 
 
+EXIT_ERROR: Final = 1
+"""Bad input, or an error a person can act on."""
+EXIT_USAGE: Final = 2
+"""typer's (click's) own: the command line itself is wrong."""
+EXIT_BATCH_UNSUCCESSFUL: Final = 3
+"""The batch waited for or shown ended failed or cancelled."""
+UNSUCCESSFUL: Final = frozenset({BatchStatus.FAILED, BatchStatus.CANCELLED})
+
+EXIT_CODES_EPILOG: Final = (
+    "Exit codes: 0 done; 1 bad input or error; 2 usage error; "
+    "3 the batch waited for or shown ended failed or cancelled."
+)
+
+
 def fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(EXIT_ERROR)
+
+
+def batch_failed(message: str) -> NoReturn:
+    """The batch's workflow itself failed: its message on stderr, exit 3."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_BATCH_UNSUCCESSFUL)
+
+
+def exit_for_batch(status: BatchStatus) -> None:
+    """Ends the command with exit 3 when the batch it waited for or showed, in the
+    status just printed, ended failed or cancelled; else returns."""
+    if status in UNSUCCESSFUL:
+        raise typer.Exit(EXIT_BATCH_UNSUCCESSFUL)
 
 
 def run(command: Coroutine[Any, Any, None]) -> None:

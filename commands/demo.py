@@ -8,7 +8,6 @@ a blocklist, a plan, its enforcement, the summary.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
@@ -19,12 +18,11 @@ from pydantic import SecretStr
 
 from commands import _runtime
 from commands._inputs import whole_number_from
-from commands._runtime import account_session, fail, run
+from commands._runtime import account_session, exit_for_batch, fail, run
 from commands._temporal import web_ui_base, web_ui_url
 from commands.enforcement import start_enforcement
-from commands.planning import _run_planning
+from commands.planning import dry_run_before_enforcing, run_planning
 from enforcer.config import Settings
-from enforcer.dryrun import render_plan
 from enforcer.models import BlockedArtist, PlanOptions
 from enforcer.session import open_ledger, token_store
 from enforcer.spotify import TokenSet
@@ -85,10 +83,11 @@ async def _demo(user: str, blocked_artists: int, max_in_flight: int) -> None:
         blocklist = await ledger.blocklist(user)
         typer.echo("Blocklist: " + ", ".join(entry.name for entry in blocklist))
     async with account_session(user) as session:
-        result = await _run_planning(session, PlanOptions())
+        result = await run_planning(session, PlanOptions())
         plan = await session.ledger.load_plan(result.plan_id)
-        typer.echo(render_plan(plan, "table", examples=3, color=sys.stdout.isatty()))
-        await start_enforcement(
+        # Without the dry run's own advice: the demo enforces the plan itself, next.
+        typer.echo(dry_run_before_enforcing(plan, examples=3))
+        summary = await start_enforcement(
             temporal, session, plan, confirmed=True, watch=True, max_in_flight=max_in_flight
         )
     typer.echo("")
@@ -97,6 +96,8 @@ async def _demo(user: str, blocked_artists: int, max_in_flight: int) -> None:
         batch_page = web_ui_url(temporal, batch_id)
         typer.echo(f"This batch in the Temporal Web UI: {batch_page}")
     typer.echo(f"Temporal Web UI: {web_ui_base(temporal)}")
+    if summary is not None:
+        exit_for_batch(summary.status)
 
 
 async def _sandbox_get(sandbox: httpx.AsyncClient, path: str, settings: Settings) -> Any:

@@ -38,8 +38,10 @@ from commands._batches import (
     Control,
     Standing,
     as_json,
+    check_owner,
     control,
     duration,
+    emit_status_csv,
     follow,
     poll,
     progress_lines,
@@ -50,12 +52,18 @@ from commands._batches import (
 )
 from commands._inputs import whole_number_from
 from commands._output import Column, Facts, FormatOption, OutputFormat, emit, print_rows, terminal
-from commands._runtime import AccountOption, AccountSession, account_session, fail, run
+from commands._runtime import (
+    AccountOption,
+    AccountSession,
+    account_session,
+    batch_failed,
+    exit_for_batch,
+    fail,
+    run,
+)
 from commands._temporal import describe, root_cause, temporal_error, web_ui_url
-from commands.planning import ExamplesOption, _run_planning
+from commands.planning import ExamplesOption, dry_run_before_enforcing, run_planning
 from commands.rollback import show_rollback
-from enforcer.config import Settings
-from enforcer.dryrun import render_plan
 from enforcer.ledger import Ledger, UnknownBatch
 from enforcer.models import (
     BatchKind,
@@ -66,7 +74,6 @@ from enforcer.models import (
     Plan,
     PlanOptions,
 )
-from enforcer.session import open_ledger
 from workflows.connection import configured_task_queue, connect_temporal
 from workflows.enforcement import EnforcementWorkflow, enforcement_workflow_id
 from workflows.rollback import RollbackWorkflow
@@ -77,7 +84,14 @@ ERRORS_SHOWN: Final = 5
 
 StatusFormatOption = Annotated[
     OutputFormat,
-    typer.Option("--format", case_sensitive=False, help="table, or json (csv prints as json)."),
+    typer.Option(
+        "--format",
+        case_sensitive=False,
+        help="table; json (one document); csv: one row per kind of item (liked songs, "
+        "playlist items...) with the batch ID, state and status on every row, and its "
+        "planned, completed, failed and skipped counts. With --errors, csv prints the "
+        "failed and skipped items instead.",
+    ),
 ]
 Handle = WorkflowHandle[EnforcementWorkflow, EnforcementSummary]
 
@@ -121,7 +135,8 @@ def enforce(
     """Carry out a plan: remove what its dry run lists, as one durable batch.
 
     Shows the dry run and asks before starting, unless --yes. Enforcing a plan that
-    was enforced before changes nothing and shows that batch's result.
+    was enforced before changes nothing and shows that batch's result. Exits 3 when the
+    batch it waited for (--watch) or showed ended failed or cancelled.
     """
     if (plan_id is None) == (not plan_now):
         fail("name a plan ID or give --plan-now (exactly one of the two)")
@@ -145,7 +160,7 @@ async def _enforce(
         if plan_id is None:
             if not await session.ledger.blocklist(session.account_id):
                 fail("the blocklist is empty: add artists with `starter.py blocklist add` first")
-            plan_id = (await _run_planning(session, PlanOptions())).plan_id
+            plan_id = (await run_planning(session, PlanOptions())).plan_id
             temporal = await connect_temporal()
         else:
             record = await session.ledger.plan_record(plan_id)
@@ -157,8 +172,8 @@ async def _enforce(
             # Before the person is asked anything: an unreachable server fails here.
             temporal = await connect_temporal()
         plan = await session.ledger.load_plan(plan_id)
-        typer.echo(render_plan(plan, "table", examples=examples, color=sys.stdout.isatty()))
-        await start_enforcement(
+        typer.echo(dry_run_before_enforcing(plan, examples))
+        summary = await start_enforcement(
             temporal,
             session,
             plan,
@@ -167,6 +182,8 @@ async def _enforce(
             max_in_flight=max_in_flight,
             atomic=atomic,
         )
+    if summary is not None:
+        exit_for_batch(summary.status)
 
 
 async def start_enforcement(
@@ -245,17 +262,25 @@ def status(
         bool, typer.Option("--errors", help="List every item that failed or was skipped.")
     ] = False,
     output: StatusFormatOption = OutputFormat.TABLE,
+    account: AccountOption = None,
 ) -> None:
     """Show a batch: its progress while it runs, its summary once it has ended, and
-    what rollbacks put back of it."""
-    run(_status(batch_id, watch=watch, errors=errors, output=output))
+    what rollbacks put back of it.
+
+    Exits 3 when the batch has ended (or, with --watch, ends) failed or cancelled.
+    """
+    run(_status(batch_id, watch=watch, errors=errors, output=output, account=account))
 
 
-async def _status(batch_id: str, *, watch: bool, errors: bool, output: OutputFormat) -> None:
-    temporal = await connect_temporal()
-    async with open_ledger(Settings()) as ledger:
+async def _status(
+    batch_id: str, *, watch: bool, errors: bool, output: OutputFormat, account: str | None
+) -> None:
+    async with account_session(account) as session:
+        ledger = session.ledger
+        temporal = await connect_temporal()
         handle = temporal.get_workflow_handle_for(EnforcementWorkflow.run, batch_id)
         description = await describe(handle)
+        await check_owner(session, batch_id, description)
         found = await standing(ledger, batch_id)
         if (found is not None and found.kind is BatchKind.ROLLBACK) or (
             description is not None and description.workflow_type == RollbackWorkflow.__name__
@@ -270,9 +295,14 @@ async def _status(batch_id: str, *, watch: bool, errors: bool, output: OutputFor
             state = found.status if found is not None else progress.status
             if output is OutputFormat.TABLE:
                 print_progress(progress, state)
-            else:
+            elif output is OutputFormat.CSV and not errors:
+                emit_status_csv(batch_id, running=True, status=state,
+                                totals=progress.totals, tallies=progress.tallies)  # fmt: skip
+            elif output is OutputFormat.JSON:
                 typer.echo(as_json({"state": "running", "status": state.value,
                                      **undone_document(found), "progress": progress}))  # fmt: skip
+            if errors:
+                await _print_all_errors(ledger, batch_id, output)
             return
         if description is None:
             # Temporal may have dropped a long-closed run (retention); the ledger keeps it.
@@ -285,11 +315,15 @@ async def _status(batch_id: str, *, watch: bool, errors: bool, output: OutputFor
         summary = as_recorded(summary, found)
         if output is OutputFormat.TABLE:
             print_summary(summary, found)
-        else:
+        elif output is OutputFormat.CSV and not errors:
+            emit_status_csv(batch_id, running=False, status=summary.status,
+                            totals=summary.totals, tallies=summary.tallies)  # fmt: skip
+        elif output is OutputFormat.JSON:
             typer.echo(as_json({"state": "ended", "status": summary.status.value,
                                  **undone_document(found), "summary": summary}))  # fmt: skip
         if errors:
             await _print_all_errors(ledger, batch_id, output)
+    exit_for_batch(summary.status)
 
 
 def as_recorded(summary: EnforcementSummary, found: Standing | None) -> EnforcementSummary:
@@ -370,26 +404,29 @@ async def _print_all_errors(ledger: Ledger, batch_id: str, output: OutputFormat)
 # cancel, pause, resume -------------------------------------------------------------------
 
 
-def cancel(batch_id: BatchArgument) -> None:
+def cancel(batch_id: BatchArgument, account: AccountOption = None) -> None:
     """Stop a batch (or a rollback): no new Spotify calls start, running ones finish, the
     rest is skipped."""
-    run(_control(batch_id, "cancel"))
+    run(_control(batch_id, "cancel", account))
 
 
-def pause(batch_id: BatchArgument) -> None:
+def pause(batch_id: BatchArgument, account: AccountOption = None) -> None:
     """Hold a batch (or a rollback): running Spotify calls finish, no new ones start
     until `resume`."""
-    run(_control(batch_id, "pause"))
+    run(_control(batch_id, "pause", account))
 
 
-def resume(batch_id: BatchArgument) -> None:
+def resume(batch_id: BatchArgument, account: AccountOption = None) -> None:
     """Carry on with a paused batch (or rollback), or one waiting for a new login after
     `login`."""
-    run(_control(batch_id, "resume"))
+    run(_control(batch_id, "resume", account))
 
 
-async def _control(batch_id: str, name: Control) -> None:
-    await control(await connect_temporal(), batch_id, name)
+async def _control(batch_id: str, name: Control, account: str | None) -> None:
+    async with account_session(account) as session:
+        temporal = await connect_temporal()
+        await check_owner(session, batch_id, await describe(temporal.get_workflow_handle(batch_id)))
+        await control(temporal, batch_id, name)
 
 
 # batches ---------------------------------------------------------------------------------
@@ -499,7 +536,7 @@ async def watch_batch(handle: Handle, *, quiet: bool = False) -> EnforcementSumm
             carries_on=f"the batch carries on: starter.py status {handle.id}",
         )
     except WorkflowFailureError as error:
-        fail(f"batch {handle.id} failed: {root_cause(error)}")
+        batch_failed(f"batch {handle.id} failed: {root_cause(error)}")
 
 
 # printing ------------------------------------------------------------------------------

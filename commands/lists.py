@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import typer
 from pydantic import BaseModel
 
+from commands._help import Command, Group
 from commands._inputs import (
     FileOption,
     listing,
@@ -21,16 +22,20 @@ from commands._inputs import (
     unique,
 )
 from commands._output import Column, FormatOption, OutputFormat, Row, emit
-from commands._runtime import AccountOption, InputError, account_session, run
+from commands._runtime import EXIT_CODES_EPILOG, AccountOption, InputError, account_session, run
 from enforcer.models import BlockedArtist
 from enforcer.spotify import parse_artist_id, parse_id
 from enforcer.spotify.ids import parse_uri
 
 blocklist_app = typer.Typer(
-    help="The artists you never want to hear.", no_args_is_help=True, add_completion=False
+    help="The artists you never want to hear.",
+    cls=Group,
+    no_args_is_help=True,
+    add_completion=False,
 )
 protect_app = typer.Typer(
     help="Tracks and playlists enforcement never touches, whatever the blocklist says.",
+    cls=Group,
     no_args_is_help=True,
     add_completion=False,
 )
@@ -71,7 +76,7 @@ def _artist_line(artist: BlockedArtist) -> str:
     return f"{artist.name} ({artist.artist_id})"
 
 
-@blocklist_app.command("add")
+@blocklist_app.command("add", cls=Command, epilog=EXIT_CODES_EPILOG)
 def blocklist_add(
     values: Annotated[
         list[str] | None,
@@ -109,7 +114,7 @@ async def _blocklist_add(values: Sequence[str], file: Path | None, account: str 
     )
 
 
-@blocklist_app.command("remove")
+@blocklist_app.command("remove", cls=Command, epilog=EXIT_CODES_EPILOG)
 def blocklist_remove(
     values: Annotated[list[str], typer.Argument(help="Artist IDs, URIs or links to unblock.")],
     account: AccountOption = None,
@@ -127,7 +132,7 @@ async def _blocklist_remove(values: Sequence[str], account: str | None) -> None:
     _echo_section("Removed from the blocklist:", map(_artist_line, removed))
 
 
-@blocklist_app.command("list")
+@blocklist_app.command("list", cls=Command, epilog=EXIT_CODES_EPILOG)
 def blocklist_list(
     output: FormatOption = OutputFormat.TABLE, account: AccountOption = None
 ) -> None:
@@ -183,7 +188,7 @@ def protect_target_parser(default_kind: str) -> Callable[[str], tuple[ProtectKin
     return parse
 
 
-@protect_app.command("add")
+@protect_app.command("add", cls=Command, epilog=EXIT_CODES_EPILOG)
 def protect_add(
     values: Annotated[
         list[str] | None,
@@ -229,7 +234,7 @@ async def _protect_add(
     )
 
 
-@protect_app.command("remove")
+@protect_app.command("remove", cls=Command, epilog=EXIT_CODES_EPILOG)
 def protect_remove(
     values: Annotated[list[str], typer.Argument(help="Tracks or playlists to stop protecting.")],
     kind: KindOption = "track",
@@ -260,7 +265,7 @@ async def _protect_remove(values: Sequence[str], kind: str, account: str | None)
     )
 
 
-@protect_app.command("list")
+@protect_app.command("list", cls=Command, epilog=EXIT_CODES_EPILOG)
 def protect_list(output: FormatOption = OutputFormat.TABLE, account: AccountOption = None) -> None:
     """Show the protected tracks and playlists."""
     run(_protect_list(output, account))

@@ -1,7 +1,12 @@
-"""`plan`, `show-plan` and `plans`: the dry run a person reads before anything changes."""
+"""`plan`, `show-plan` and `plans`: the dry run a person reads before anything changes.
+
+``run_planning`` and ``dry_run_before_enforcing`` are what ``enforce --plan-now`` and
+``demo`` share with ``plan``: the same workflow, the same dry run.
+"""
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Annotated
 
@@ -15,7 +20,7 @@ from commands._runtime import AccountOption, AccountSession, account_session, fa
 from commands._temporal import root_cause
 from commands._waiting import wait_saying_why
 from enforcer.config import Settings
-from enforcer.dryrun import render_plan
+from enforcer.dryrun import NOTHING_TO_ENFORCE, enforce_command, render_plan
 from enforcer.models import Plan, PlanOptions, PlanRequest, PlanResult, Policy
 from enforcer.session import open_ledger
 from workflows.connection import configured_task_queue, connect_temporal
@@ -70,11 +75,11 @@ async def _plan(
     async with account_session(account) as session:
         if not await session.ledger.blocklist(session.account_id):
             fail("the blocklist is empty: add artists with `starter.py blocklist add` first")
-        result = await _run_planning(session, options, give_up_after)
+        result = await run_planning(session, options, give_up_after)
         _print_plan(await session.ledger.load_plan(result.plan_id), output, examples)
 
 
-async def _run_planning(
+async def run_planning(
     session: AccountSession, options: PlanOptions, give_up_after: float | None = None
 ) -> PlanResult:
     """The planning's result, saying meanwhile what it waits for; an unreachable Spotify
@@ -159,3 +164,17 @@ async def _plans(output: OutputFormat, account: str | None) -> None:
 
 def _print_plan(plan: Plan, output: OutputFormat, examples: int) -> None:
     typer.echo(render_plan(plan, output.value, examples=examples, color=sys.stdout.isatty()))
+
+
+def dry_run_before_enforcing(plan: Plan, examples: int) -> str:
+    """The dry run's table without its closing advice ("To enforce it: ...", "Nothing to
+    enforce"): printed just before the command enforces the plan itself, which says what
+    it does next in its own words."""
+    advice = {f"To enforce it: {enforce_command(plan)}", NOTHING_TO_ENFORCE}
+    table = render_plan(plan, "table", examples=examples, color=sys.stdout.isatty())
+    kept = [line for line in table.splitlines() if _ANSI.sub("", line).strip() not in advice]
+    return "\n".join(kept) + "\n"
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+"""A terminal colour code: the table has them on a terminal."""

@@ -42,7 +42,9 @@ from commands._batches import (
     BatchArgument,
     BatchEnded,
     as_json,
+    check_owner,
     duration,
+    emit_status_csv,
     follow,
     poll,
     progress_lines,
@@ -51,9 +53,16 @@ from commands._batches import (
     tally_table,
 )
 from commands._output import Column, Facts, FormatOption, OutputFormat, emit, print_rows, terminal
-from commands._runtime import AccountOption, AccountSession, account_session, fail, run
+from commands._runtime import (
+    AccountOption,
+    AccountSession,
+    account_session,
+    batch_failed,
+    exit_for_batch,
+    fail,
+    run,
+)
 from commands._temporal import describe, root_cause, temporal_error, web_ui_url
-from enforcer.config import Settings
 from enforcer.ledger import ActionItemRecord, Ledger, UnknownBatch
 from enforcer.models import (
     TERMINAL_BATCH_STATUSES,
@@ -66,7 +75,6 @@ from enforcer.models import (
     RollbackRequest,
     RollbackSummary,
 )
-from enforcer.session import open_ledger
 from workflows.connection import configured_task_queue, connect_temporal
 from workflows.enforcement import EnforcementWorkflow
 from workflows.rollback import RollbackWorkflow, rollback_workflow_id
@@ -110,7 +118,7 @@ def rollback(
 
     A batch still running is stopped first (running Spotify calls finish). Shows how
     many items would be put back and asks, unless --yes. Rolling back again changes
-    nothing.
+    nothing. With --watch, exits 3 when the rollback ends failed or cancelled.
     """
     keys = _item_keys(items)
     if not yes and not sys.stdin.isatty():
@@ -218,10 +226,11 @@ async def _roll_back_running(
         try:
             ended = await enforcement.result()
         except WorkflowFailureError as error:
-            fail(f"batch {batch_id} failed: {root_cause(error)}")
+            batch_failed(f"batch {batch_id} failed: {root_cause(error)}")
     typer.echo(f"Batch {batch_id}: {ended.status.value}")
     summary = await _result(temporal.get_workflow_handle_for(RollbackWorkflow.run, rollback_id))
     print_rollback_summary(summary)
+    exit_for_batch(summary.status)
     return True
 
 
@@ -374,7 +383,9 @@ async def _follow(
     watch: bool,
 ) -> None:
     if watch:
-        print_rollback_summary(await watch_rollback(handle))
+        summary = await watch_rollback(handle)
+        print_rollback_summary(summary)
+        exit_for_batch(summary.status)
         return
     typer.echo(f"Rollback {handle.id} is running.")
     typer.echo(f"Web UI: {web_ui_url(temporal, handle.id)}")
@@ -390,7 +401,7 @@ async def _result(handle: RollbackHandle) -> RollbackSummary:
         # The workflow fails with the activity's refusal itself: bad input, nothing changed.
         if isinstance(error.cause, ApplicationError) and error.cause.type == REFUSED:
             fail(error.cause.message)
-        fail(f"rollback {handle.id} failed: {root_cause(error)}")
+        batch_failed(f"rollback {handle.id} failed: {root_cause(error)}")
     except RPCError as error:
         raise temporal_error(error) from None
 
@@ -514,15 +525,19 @@ def items(
         typer.Option("--status", case_sensitive=False, help="Only items in this status."),
     ] = None,
     output: FormatOption = OutputFormat.TABLE,
+    account: AccountOption = None,
 ) -> None:
     """List a batch's items in plan order: the keys `rollback --items` takes."""
-    run(_items(batch_id, status_filter, output))
+    run(_items(batch_id, status_filter, output, account))
 
 
-async def _items(batch_id: str, status_filter: ItemStatus | None, output: OutputFormat) -> None:
-    async with open_ledger(Settings()) as ledger:
+async def _items(
+    batch_id: str, status_filter: ItemStatus | None, output: OutputFormat, account: str | None
+) -> None:
+    async with account_session(account) as session:
+        await check_owner(session, batch_id, None)
         try:
-            found = await _all_items(ledger, batch_id, status_filter)
+            found = await _all_items(session.ledger, batch_id, status_filter)
         except UnknownBatch:
             fail(f"unknown batch {batch_id!r}: `starter.py batches` lists the batches")
     emit(
@@ -595,6 +610,9 @@ async def show_rollback(
                 )
             )
             console.print(progress_lines(progress))
+        elif output is OutputFormat.CSV:
+            emit_status_csv(progress.batch_id, running=True, status=state,
+                            totals=progress.totals, tallies=progress.tallies)  # fmt: skip
         else:
             typer.echo(as_json({"state": "running", "batch_id": progress.batch_id,
                                 "rollback_of": progress.rollback_of, "status": state.value,
@@ -611,10 +629,15 @@ async def show_rollback(
         summary = summary.model_copy(update={"status": found.status})
     if output is OutputFormat.TABLE:
         print_rollback_summary(summary)
+    elif output is OutputFormat.CSV:
+        emit_status_csv(summary.batch_id, running=False, status=summary.status,
+                        totals=summary.totals,
+                        tallies=await ledger.tallies(summary.batch_id))  # fmt: skip
     else:
         typer.echo(as_json({"state": "ended", "batch_id": summary.batch_id,
                             "rollback_of": summary.rollback_of, "status": summary.status.value,
                             "summary": summary}))  # fmt: skip
+    exit_for_batch(summary.status)
 
 
 async def _ledger_rollback_summary(ledger: Ledger, batch_id: str) -> RollbackSummary:

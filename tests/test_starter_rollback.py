@@ -323,7 +323,9 @@ def test_pause_resume_and_cancel_a_running_rollback(enforcer_cli: Cli) -> None:
     assert f"Rollback {rollback_id} cancelling: the restores in flight finish first" in cancelling
 
     enforcer_cli.sandbox.set_faults(Faults())
-    ended = json.loads(enforcer_cli.ok("status", rollback_id, "--watch", "--format", "json"))
+    watched = enforcer_cli("status", rollback_id, "--watch", "--format", "json")
+    assert watched.exit_code == 3, (watched.stdout, watched.stderr)  # ended cancelled
+    ended = json.loads(watched.stdout)
     assert ended["status"] == ended["summary"]["status"] == "cancelled"
     # What the restores in flight put back stays back; the batch says so everywhere.
     back = sum(ended["summary"]["restored"].values())
