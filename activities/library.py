@@ -106,7 +106,7 @@ def playlist_section(playlist_id: str) -> str:
 # playlist section starts with "plan:"), so that ``discard_scan`` takes them too.
 _STAGED_ACTIONS = "plan:actions"
 _STAGED_NOT_ENFORCED = "plan:not_enforced"
-_STAGED_ROWS_PER_PAGE = 1_000
+_STAGED_ROWS_PER_PAGE = 500
 _FINGERPRINTED: tuple[tuple[str, type[BaseModel]], ...] = (
     (LibrarySection.LIKED_SONGS, SavedTrack),
     (LibrarySection.SAVED_ALBUMS, SavedAlbum),
@@ -233,7 +233,9 @@ class LibraryActivities(SpotifyActivities):
                 request.account_id, planner.blocklist, protect, request.options, fingerprint
             )
             edited = await self._stage_plan(request, planner, playlists, digest)
-            async for page in self._ledger.iter_scan_pages(request.scan_id, _STAGED_NOT_ENFORCED):
+            async for page in self._ledger.iter_scan_pages(
+                request.scan_id, _STAGED_NOT_ENFORCED, per_read=1
+            ):
                 digest.add_not_enforced(NotEnforced.model_validate(row) for row in page)
             plan_id = digest.plan_id()
             # Before the plan: a stored plan always has its playlists (a rollback tells

@@ -129,7 +129,7 @@ __all__ = [
 
 PLAN_ID_SCHEME = "plan-id/1"
 PLAN_ID_LENGTH = 16
-_TRACK_CACHE_LIMIT = 20_000
+_TRACK_CACHE_LIMIT = 4_096
 UNAVAILABLE_NAME = "(unavailable)"
 """The name of a playlist entry Spotify no longer sends any content for."""
 

@@ -31,7 +31,7 @@ ACTION_COLUMNS: Final = tuple(c.name for c in PLANNED_ACTIONS.c if c.name not in
 NOT_ENFORCED_COLUMNS: Final = tuple(c.name for c in NOT_ENFORCED.c if c.name not in _ROW_KEYS)
 _INSERT_CHUNK: Final = 10_000
 """Rows per executemany: bounds the memory of one round of a 100,000-action plan."""
-_STAGED_INSERT_ROWS: Final = 2_000
+_STAGED_INSERT_ROWS: Final = 500
 """Rows per executemany when a staged plan is copied: its memory stays a few MB."""
 
 
@@ -94,7 +94,8 @@ class PlanStore(StoreBase):
     ) -> bool:
         """Store the plan ``header`` names (its own actions and entries must be empty),
         with the actions and not-enforced entries staged, in plan order, as the pages of
-        ``actions_section`` and ``not_enforced_section`` of scan ``scan_id``. False (and
+        ``actions_section`` and ``not_enforced_section`` of scan ``scan_id`` (read a page
+        at a time: keep them a few hundred rows each). False (and
         nothing changes) if a plan with its ID exists. The staged pages stay (they go
         with the scan)."""
         if not isinstance(header, Plan):
@@ -122,7 +123,7 @@ class PlanStore(StoreBase):
             ):
                 seq = 0
                 rows: list[dict[str, Any]] = []
-                async for page in pages_of(connection, scan_id, section):
+                async for page in pages_of(connection, scan_id, section, per_read=1):
                     for row in page:
                         rows.append({**row, "plan_id": header.id, "seq": seq})
                         seq += 1

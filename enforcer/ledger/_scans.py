@@ -35,7 +35,8 @@ _COMPRESSION_LEVEL: Final = 1
 
 _PLANNED_URIS_PER_PAGE: Final = 5_000
 PAGES_PER_READ: Final = 20
-"""Pages fetched per query when pages are read back in slices (about 1,000 items)."""
+"""Pages fetched per query when pages are read back in slices: 1,000 liked songs (50 a
+page), 2,000 playlist entries (100 a page). A caller storing larger pages asks fewer."""
 
 
 def _planned_scan_id(plan_id: str) -> str:
@@ -53,9 +54,9 @@ def _page_index_of(value: object) -> int:
 
 
 async def _pages_from(
-    connection: AsyncConnection, scan_id: str, section: str, first: int
+    connection: AsyncConnection, scan_id: str, section: str, first: int, count: int
 ) -> list[list[dict[str, Any]]]:
-    """Up to ``PAGES_PER_READ`` pages of ``section`` from page ``first`` on. A gap (a
+    """Up to ``count`` pages of ``section`` from page ``first`` on. A gap (a
     page never saved) is an error: planning on a library with a hole in it would miss
     what the hole held."""
     rows = (
@@ -67,7 +68,7 @@ async def _pages_from(
                 SCAN_PAGES.c.page_index >= first,
             )
             .order_by(SCAN_PAGES.c.page_index)
-            .limit(PAGES_PER_READ)
+            .limit(count)
         )
     ).all()
     pages: list[list[dict[str, Any]]] = []
@@ -81,17 +82,17 @@ async def _pages_from(
 
 
 async def pages_of(
-    connection: AsyncConnection, scan_id: str, section: str
+    connection: AsyncConnection, scan_id: str, section: str, *, per_read: int = PAGES_PER_READ
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Every page of ``section`` in page order, read on ``connection`` (inside its
-    transaction) ``PAGES_PER_READ`` at a time."""
+    transaction) ``per_read`` at a time."""
     first = 0
     while True:
-        pages = await _pages_from(connection, scan_id, section, first)
+        pages = await _pages_from(connection, scan_id, section, first, per_read)
         for page in pages:
             yield page
         first += len(pages)
-        if len(pages) < PAGES_PER_READ:
+        if len(pages) < per_read:
             return
 
 
@@ -143,19 +144,19 @@ class ScanStore(StoreBase):
         return [page async for page in self.iter_scan_pages(scan_id, section)]
 
     async def iter_scan_pages(
-        self, scan_id: str, section: str
+        self, scan_id: str, section: str, *, per_read: int = PAGES_PER_READ
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every page of ``section``, in page order, read ``PAGES_PER_READ`` at a time:
+        """Every page of ``section``, in page order, read ``per_read`` at a time:
         only those few are in memory at once. Each read is a transaction of its own, so
         the pages must not change while they are read (a scan's do not, once read)."""
         expected = 0
         while True:
             async with reading(self._engine) as connection:
-                slice_ = await _pages_from(connection, scan_id, section, expected)
+                slice_ = await _pages_from(connection, scan_id, section, expected, per_read)
             for page in slice_:
                 yield page
             expected += len(slice_)
-            if len(slice_) < PAGES_PER_READ:
+            if len(slice_) < per_read:
                 return
 
     async def scan_item_count(self, scan_id: str, section: str) -> int:
