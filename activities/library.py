@@ -14,9 +14,10 @@ the library's fingerprint (which opens the plan ID's hash), once to plan it sect
 section in plan order (liked songs, each playlist, albums, artists) with
 ``SectionPlanner``, hashing the actions and staging them and the not-enforced entries as
 pages of the scan. With the ID known, it keeps the edited playlists' entries, then
-copies the staged rows into the plan in the transaction that creates it. A retried
-attempt stages again from the first page; the stored plan is the same (the ID is a
-content hash), and a plan already stored is left as it is.
+copies the staged rows into the plan in the transaction that creates it, checking that
+it copied as many as the plan counts. A retried attempt stages the same pages again over
+the first page on; the stored plan is the same (the ID is a content hash), and a plan
+already stored is left as it is.
 """
 
 from __future__ import annotations
@@ -297,9 +298,9 @@ class LibraryActivities(SpotifyActivities):
         """Plans the scan section by section in plan order, hashing the actions and
         staging them and the not-enforced entries in the scan; the playlists edited."""
         scan_id, account_id = request.scan_id, request.account_id
-        # A retried attempt stages everything again, from its first page.
-        for section in (_STAGED_ACTIONS, _STAGED_NOT_ENFORCED):
-            await self._ledger.delete_scan_section(scan_id, section)
+        # A retried attempt stages everything again, from its first page, over what an
+        # earlier one staged: the same pages (planning is pure), so nothing is deleted
+        # that an attempt still running could be about to copy.
         actions = _Staged(self._ledger, scan_id, account_id, _STAGED_ACTIONS)
         not_enforced = _Staged(self._ledger, scan_id, account_id, _STAGED_NOT_ENFORCED)
         edited: set[str] = set()

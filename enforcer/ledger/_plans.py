@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from enforcer.ledger._base import StoreBase, key_of
 from enforcer.ledger._columns import utc_now
 from enforcer.ledger._engine import reading, writing
-from enforcer.ledger._errors import InvalidLedgerValue, UnknownPlan
+from enforcer.ledger._errors import InvalidLedgerValue, LedgerError, UnknownPlan
 from enforcer.ledger._records import PlanRecord
 from enforcer.ledger._scans import pages_of
 from enforcer.ledger._tables import NOT_ENFORCED, PLANNED_ACTIONS, PLANS
@@ -96,8 +96,9 @@ class PlanStore(StoreBase):
         with the actions and not-enforced entries staged, in plan order, as the pages of
         ``actions_section`` and ``not_enforced_section`` of scan ``scan_id`` (read a page
         at a time: keep them a few hundred rows each). False (and
-        nothing changes) if a plan with its ID exists. The staged pages stay (they go
-        with the scan)."""
+        nothing changes) if a plan with its ID exists; ``LedgerError`` (and nothing
+        changes) if the staged rows are not as many as ``header.counts`` says. The staged
+        pages stay (they go with the scan)."""
         if not isinstance(header, Plan):
             raise InvalidLedgerValue(f"{type(header).__name__} is not a Plan")
         if header.actions or header.not_enforced:
@@ -117,9 +118,9 @@ class PlanStore(StoreBase):
                     created_at=utc_now(),
                 )
             )
-            for table, section in (
-                (PLANNED_ACTIONS, actions_section),
-                (NOT_ENFORCED, not_enforced_section),
+            for table, section, expected in (
+                (PLANNED_ACTIONS, actions_section, sum(header.counts.actions.values())),
+                (NOT_ENFORCED, not_enforced_section, sum(header.counts.not_enforced.values())),
             ):
                 seq = 0
                 rows: list[dict[str, Any]] = []
@@ -132,6 +133,11 @@ class PlanStore(StoreBase):
                         rows = []
                 if rows:
                     await connection.execute(insert(table), rows)
+                if seq != expected:  # the transaction is rolled back: no plan in part
+                    raise LedgerError(
+                        f"plan {header.id!r}: {seq} rows staged in {section!r} of scan "
+                        f"{scan_id!r}, where its counts say {expected}"
+                    )
         return True
 
     async def _plan_exists(self, connection: AsyncConnection, plan_id: str) -> bool:

@@ -169,15 +169,6 @@ class ScanStore(StoreBase):
             )
         return int(count or 0)
 
-    async def delete_scan_section(self, scan_id: str, section: str) -> None:
-        """Forget every page of one section of the scan."""
-        async with writing(self._engine) as connection:
-            await connection.execute(
-                delete(SCAN_PAGES).where(
-                    SCAN_PAGES.c.scan_id == scan_id, SCAN_PAGES.c.section == section
-                )
-            )
-
     async def scan_page_count(self, scan_id: str, section: str) -> int:
         async with reading(self._engine) as connection:
             count = await connection.scalar(
