@@ -7,11 +7,22 @@ from page one; a page read twice replaces itself. Only counts and IDs go back to
 workflow: the library itself never enters a workflow payload. The scan is discarded
 once the plan is stored, but for the entries of each playlist the plan edits, which
 the plan keeps (a rollback needs them).
+
+``build_plan`` never holds the library, nor the plan, whole: its memory does not grow
+with the library. It reads the stored scan back a few pages at a time, twice: once for
+the library's fingerprint (which opens the plan ID's hash), once to plan it section by
+section in plan order (liked songs, each playlist, albums, artists) with
+``SectionPlanner``, hashing the actions and staging them and the not-enforced entries as
+pages of the scan. With the ID known, it keeps the edited playlists' entries, then
+copies the staged rows into the plan in the transaction that creates it, checking that
+it copied as many as the plan counts. A retried attempt stages the same pages again over
+the first page on; the stored plan is the same (the ID is a content hash), and a plan
+already stored is left as it is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
@@ -19,12 +30,13 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
 from activities._base import SpotifyActivities, kept_alive, refusal_error
-from enforcer.ledger import LedgerError
+from enforcer.ledger import Ledger, LedgerError
 from enforcer.library import reads_items
 from enforcer.models import (
     BuildPlanRequest,
     LibrarySection,
-    LibrarySnapshot,
+    NotEnforced,
+    Plan,
     PlanRequest,
     PlanResult,
     ScannedPlaylist,
@@ -32,7 +44,13 @@ from enforcer.models import (
     ScanProgress,
     ScanSectionRequest,
 )
-from enforcer.planner import PlanInputError, make_plan
+from enforcer.planner import (
+    LibraryFingerprint,
+    PlanDigest,
+    PlanInputError,
+    PlanSection,
+    SectionPlanner,
+)
 from enforcer.spotify import Forbidden, SpotifyClient
 from enforcer.spotify.models import (
     Artist,
@@ -83,6 +101,45 @@ class _PlaylistsCursor(BaseModel):
 
 def playlist_section(playlist_id: str) -> str:
     return f"playlist:{playlist_id}"
+
+
+# Where ``build_plan`` stages the plan it writes, beside the scan's own sections (no
+# playlist section starts with "plan:"), so that ``discard_scan`` takes them too.
+_STAGED_ACTIONS = "plan:actions"
+_STAGED_NOT_ENFORCED = "plan:not_enforced"
+_STAGED_ROWS_PER_PAGE = 500
+_FINGERPRINTED: tuple[tuple[str, type[BaseModel]], ...] = (
+    (LibrarySection.LIKED_SONGS, SavedTrack),
+    (LibrarySection.SAVED_ALBUMS, SavedAlbum),
+    (LibrarySection.FOLLOWED_ARTISTS, Artist),
+)
+
+
+class _Staged:
+    """Rows of the plan being made, written to the scan a page at a time."""
+
+    def __init__(self, ledger: Ledger, scan_id: str, account_id: str, section: str) -> None:
+        self._ledger, self._scan_id, self._account_id = ledger, scan_id, account_id
+        self._section = section
+        self._rows: list[dict[str, Any]] = []
+        self._pages = 0
+
+    async def add(self, entries: Sequence[BaseModel]) -> None:
+        self._rows.extend(entry.model_dump(mode="json") for entry in entries)
+        while len(self._rows) >= _STAGED_ROWS_PER_PAGE:
+            await self._write(self._rows[:_STAGED_ROWS_PER_PAGE])
+            del self._rows[:_STAGED_ROWS_PER_PAGE]
+
+    async def flush(self) -> None:
+        if self._rows:
+            await self._write(self._rows)
+            self._rows = []
+
+    async def _write(self, rows: Sequence[dict[str, Any]]) -> None:
+        await self._ledger.save_scan_page(
+            self._scan_id, self._account_id, self._section, self._pages, rows
+        )
+        self._pages += 1
 
 
 class LibraryActivities(SpotifyActivities):
@@ -162,27 +219,130 @@ class LibraryActivities(SpotifyActivities):
 
     @activity.defn(name="build_plan")
     async def build_plan(self, request: BuildPlanRequest) -> PlanResult:
-        """Matches the scanned library against the blocklist and stores the plan."""
+        """Matches the scanned library against the blocklist and stores the plan, a
+        section at a time (see the module's docstring)."""
         blocklist = [entry.artist for entry in await self._ledger.blocklist(request.account_id)]
-        library = await self._snapshot(request)
         protect = await self._ledger.protect_list(request.account_id)
         try:
-            plan = make_plan(library, blocklist, protect, request.options)
+            planner = SectionPlanner(request.account_id, blocklist, protect, request.options)
         except PlanInputError as error:
             raise refusal_error(str(error)) from error
-        # Before the plan: a stored plan always has its playlists (a rollback tells the
-        # items enforcement kept from them without reading the playlist again).
-        edited = {action.container_id for action in plan.actions if action.container_id}
-        for scanned in library.playlists:
-            if scanned.playlist.id in edited and scanned.items is not None:
-                await self._ledger.save_planned_playlist(
-                    plan.id,
-                    request.account_id,
-                    scanned.playlist.id,
-                    [item.uri for item in scanned.items],
+        async with kept_alive():
+            playlists = await self._scanned(request.scan_id, LibrarySection.PLAYLISTS, Playlist)
+            fingerprint = await self._fingerprint(request, playlists)
+            digest = PlanDigest(
+                request.account_id, planner.blocklist, protect, request.options, fingerprint
+            )
+            edited = await self._stage_plan(request, planner, playlists, digest)
+            async for page in self._ledger.iter_scan_pages(
+                request.scan_id, _STAGED_NOT_ENFORCED, per_read=1
+            ):
+                digest.add_not_enforced(NotEnforced.model_validate(row) for row in page)
+            plan_id = digest.plan_id()
+            # Before the plan: a stored plan always has its playlists (a rollback tells
+            # the items enforcement kept from them without reading the playlist again).
+            for playlist in playlists:
+                if playlist.id in edited:
+                    items = await self._playlist_items(request.scan_id, playlist)
+                    await self._ledger.save_planned_playlist(
+                        plan_id,
+                        request.account_id,
+                        playlist.id,
+                        [item.uri for item in items or ()],
+                    )
+            counts = planner.counts()
+            await self._ledger.save_staged_plan(
+                Plan(
+                    id=plan_id,
+                    account_id=request.account_id,
+                    options=request.options,
+                    blocklist=planner.blocklist,
+                    actions=(),
+                    not_enforced=(),
+                    counts=counts,
+                ),
+                scan_id=request.scan_id,
+                actions_section=_STAGED_ACTIONS,
+                not_enforced_section=_STAGED_NOT_ENFORCED,
+            )
+        return PlanResult(plan_id=plan_id, counts=counts)
+
+    async def _fingerprint(self, request: BuildPlanRequest, playlists: Sequence[Playlist]) -> str:
+        """The library's fingerprint, read back from the scan a few pages at a time."""
+        fingerprint = LibraryFingerprint(request.account_id)
+        for section, model in _FINGERPRINTED:
+            fingerprint.section(
+                section, await self._ledger.scan_item_count(request.scan_id, section)
+            )
+            async for entries in self._slices(request.scan_id, section, model):
+                for entry in entries:
+                    fingerprint.entry(entry)
+        fingerprint.section(LibrarySection.PLAYLISTS, len(playlists))
+        for playlist in playlists:
+            section = playlist_section(playlist.id)
+            read = await self._ledger.scan_page_count(request.scan_id, section) > 0
+            fingerprint.begin_playlist(playlist, read=read)
+            if read:
+                async for items in self._slices(request.scan_id, section, PlaylistItem):
+                    fingerprint.playlist_items(items)
+            fingerprint.end_playlist()
+        return fingerprint.hexdigest()
+
+    async def _stage_plan(
+        self,
+        request: BuildPlanRequest,
+        planner: SectionPlanner,
+        playlists: Sequence[Playlist],
+        digest: PlanDigest,
+    ) -> set[str]:
+        """Plans the scan section by section in plan order, hashing the actions and
+        staging them and the not-enforced entries in the scan; the playlists edited."""
+        scan_id, account_id = request.scan_id, request.account_id
+        # A retried attempt stages everything again, from its first page, over what an
+        # earlier one staged: the same pages (planning is pure), so nothing is deleted
+        # that an attempt still running could be about to copy.
+        actions = _Staged(self._ledger, scan_id, account_id, _STAGED_ACTIONS)
+        not_enforced = _Staged(self._ledger, scan_id, account_id, _STAGED_NOT_ENFORCED)
+        edited: set[str] = set()
+
+        async def take(section: PlanSection) -> None:
+            digest.add_actions(section.actions)
+            edited.update(a.container_id for a in section.actions if a.container_id)
+            await actions.add(section.actions)
+            await not_enforced.add(section.not_enforced)
+
+        async for songs in self._slices(scan_id, LibrarySection.LIKED_SONGS, SavedTrack):
+            await take(planner.liked_songs(songs))
+        for playlist in playlists:
+            items = await self._playlist_items(scan_id, playlist)
+            await take(
+                planner.playlist(
+                    ScannedPlaylist(
+                        playlist=playlist, items=None if items is None else tuple(items)
+                    )
                 )
-        await self._ledger.save_plan(plan)
-        return PlanResult(plan_id=plan.id, counts=plan.counts)
+            )
+        async for albums in self._slices(scan_id, LibrarySection.SAVED_ALBUMS, SavedAlbum):
+            await take(planner.saved_albums(albums))
+        async for artists in self._slices(scan_id, LibrarySection.FOLLOWED_ARTISTS, Artist):
+            await take(planner.followed_artists(artists))
+        await actions.flush()
+        await not_enforced.flush()
+        return edited
+
+    async def _playlist_items(self, scan_id: str, playlist: Playlist) -> list[PlaylistItem] | None:
+        """One playlist's scanned entries; None when it was not read."""
+        section = playlist_section(playlist.id)
+        if await self._ledger.scan_page_count(scan_id, section) == 0:
+            return None
+        return [
+            item async for items in self._slices(scan_id, section, PlaylistItem) for item in items
+        ]
+
+    async def _slices(self, scan_id: str, section: str, model: type[M]) -> AsyncIterator[list[M]]:
+        """The section's stored pages, a page at a time, as models."""
+        async for page in self._ledger.iter_scan_pages(scan_id, section):
+            yield [model.model_validate(item) for item in page]
 
     @activity.defn(name="discard_scan")
     async def discard_scan(self, scan_id: str) -> None:
@@ -198,29 +358,6 @@ class LibraryActivities(SpotifyActivities):
     async def _scanned(self, scan_id: str, section: str, model: type[M]) -> list[M]:
         pages = await self._ledger.scan_pages(scan_id, section)
         return [model.model_validate(item) for page in pages for item in page]
-
-    async def _snapshot(self, request: BuildPlanRequest) -> LibrarySnapshot:
-        playlists: list[ScannedPlaylist] = []
-        for playlist in await self._scanned(request.scan_id, LibrarySection.PLAYLISTS, Playlist):
-            section = playlist_section(playlist.id)
-            read = await self._ledger.scan_page_count(request.scan_id, section) > 0
-            items = await self._scanned(request.scan_id, section, PlaylistItem) if read else None
-            playlists.append(
-                ScannedPlaylist(playlist=playlist, items=None if items is None else tuple(items))
-            )
-        return LibrarySnapshot(
-            account_id=request.account_id,
-            liked_songs=tuple(
-                await self._scanned(request.scan_id, LibrarySection.LIKED_SONGS, SavedTrack)
-            ),
-            saved_albums=tuple(
-                await self._scanned(request.scan_id, LibrarySection.SAVED_ALBUMS, SavedAlbum)
-            ),
-            followed_artists=tuple(
-                await self._scanned(request.scan_id, LibrarySection.FOLLOWED_ARTISTS, Artist)
-            ),
-            playlists=tuple(playlists),
-        )
 
     def activities(self) -> Sequence[Callable[..., Any]]:
         return [

@@ -61,6 +61,14 @@ so any change to the library â€” even one that leaves the actions as they were â
 a new plan. That is what the ledger and the enforcement workflow (whose ID embeds the
 plan ID) need: planning again after the library changed never silently attaches to a
 batch made from an older reading.
+
+A section at a time
+-------------------
+``make_plan`` takes the library whole. ``SectionPlanner`` gives the same actions and
+entries fed a slice at a time in plan order (one matching, ``_Walk``, for both), and
+``LibraryFingerprint`` and ``PlanDigest`` give the same fingerprint and ID from a running
+hash, so a library larger than memory is planned with the ID ``make_plan`` would give it.
+The matcher's cache of matched tracks is bounded (cleared when full) for the same reason.
 """
 
 from __future__ import annotations
@@ -69,12 +77,12 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from enforcer.library import playlist_scope
 from enforcer.models import (
@@ -101,16 +109,27 @@ from enforcer.models import (
 from enforcer.spotify.models import (
     Album,
     Artist,
+    Playlist,
     PlaylistItem,
     SavedAlbum,
     SavedTrack,
     Track,
 )
 
-__all__ = ["UNAVAILABLE_NAME", "PlanInputError", "make_plan"]
+__all__ = [
+    "FINGERPRINT_SECTIONS",
+    "UNAVAILABLE_NAME",
+    "LibraryFingerprint",
+    "PlanDigest",
+    "PlanInputError",
+    "PlanSection",
+    "SectionPlanner",
+    "make_plan",
+]
 
 PLAN_ID_SCHEME = "plan-id/1"
 PLAN_ID_LENGTH = 16
+_TRACK_CACHE_LIMIT = 4_096
 UNAVAILABLE_NAME = "(unavailable)"
 """The name of a playlist entry Spotify no longer sends any content for."""
 
@@ -128,28 +147,123 @@ def make_plan(
     """What enforcing ``blocklist`` on ``library`` would change, why, and what it would leave.
 
     Raises ``PlanInputError`` for an empty blocklist or one artist ID given two names.
+    The whole library in memory: ``SectionPlanner`` plans the same a section at a time.
     """
-    blocked = _checked_blocklist(blocklist)
-    matcher = _Matcher(blocked, options.policy)
-    walk = _Walk(library.account_id, matcher, protect, options)
-    for saved in library.liked_songs:
-        walk.liked_song(saved)
-    for scanned in library.playlists:
-        walk.playlist(scanned)
-    for saved_album in library.saved_albums:
-        walk.saved_album(saved_album.album, saved_album.added_at)
-    for artist in library.followed_artists:
-        walk.followed_artist(artist)
-    actions, not_enforced = tuple(walk.actions), tuple(walk.not_enforced)
+    planner = SectionPlanner(library.account_id, blocklist, protect, options)
+    sections = [
+        planner.liked_songs(library.liked_songs),
+        *(planner.playlist(scanned) for scanned in library.playlists),
+        planner.saved_albums(library.saved_albums),
+        planner.followed_artists(library.followed_artists),
+    ]
+    actions = tuple(action for section in sections for action in section.actions)
+    not_enforced = tuple(entry for section in sections for entry in section.not_enforced)
+    digest = PlanDigest(
+        library.account_id, planner.blocklist, protect, options, _library_fingerprint(library)
+    )
+    digest.add_actions(actions)
+    digest.add_not_enforced(not_enforced)
     return Plan(
-        id=_plan_id(library, blocked, protect, options, actions, not_enforced),
+        id=digest.plan_id(),
         account_id=library.account_id,
         options=options,
-        blocklist=blocked,
+        blocklist=planner.blocklist,
         actions=actions,
         not_enforced=not_enforced,
-        counts=_counts(library, actions, not_enforced),
+        counts=planner.counts(),
     )
+
+
+@dataclass(frozen=True)
+class PlanSection:
+    """What one section (or one slice of a section) of the library adds to the plan."""
+
+    actions: tuple[PlannedAction, ...]
+    not_enforced: tuple[NotEnforced, ...]
+
+
+class SectionPlanner:
+    """The planner a section at a time, for a library too large to hold at once.
+
+    Feed it in plan order: liked songs (in slices, in library order), each playlist
+    whole in ``/me/playlists`` order, saved albums, followed artists (both in slices);
+    a section fed out of that order raises ``ValueError``. Each call returns that
+    slice's actions and not-enforced entries; concatenated, they are ``make_plan``'s,
+    item for item. What it keeps between calls is bounded by the playlists and the
+    distinct liked songs (a repeat in Liked Songs adds nothing), not by what it returns.
+    """
+
+    def __init__(
+        self,
+        account_id: str,
+        blocklist: Sequence[BlockedArtist],
+        protect: ProtectList,
+        options: PlanOptions,
+    ) -> None:
+        self.blocklist = _checked_blocklist(blocklist)
+        self._walk = _Walk(account_id, _Matcher(self.blocklist, options.policy), protect, options)
+        self._stage = 0
+        self._scanned: Counter[EntityType] = Counter()
+        self._actions: Counter[EntityType] = Counter()
+        self._not_enforced: Counter[NotEnforcedWhy] = Counter()
+        self._playlists_read = 0
+        self._touched: set[str] = set()
+
+    def liked_songs(self, songs: Iterable[SavedTrack]) -> PlanSection:
+        self._enter(0, "liked songs")
+        for saved in songs:
+            self._scanned[EntityType.LIKED_SONG] += 1
+            self._walk.liked_song(saved)
+        return self._taken()
+
+    def playlist(self, scanned: ScannedPlaylist) -> PlanSection:
+        self._enter(1, "a playlist")
+        if scanned.items is not None:
+            self._playlists_read += 1
+            self._scanned[EntityType.PLAYLIST_ITEM] += len(scanned.items)
+        self._walk.playlist(scanned)
+        return self._taken()
+
+    def saved_albums(self, albums: Iterable[SavedAlbum]) -> PlanSection:
+        self._enter(2, "saved albums")
+        for saved_album in albums:
+            self._scanned[EntityType.SAVED_ALBUM] += 1
+            self._walk.saved_album(saved_album.album, saved_album.added_at)
+        return self._taken()
+
+    def followed_artists(self, artists: Iterable[Artist]) -> PlanSection:
+        self._enter(3, "followed artists")
+        for artist in artists:
+            self._scanned[EntityType.FOLLOWED_ARTIST] += 1
+            self._walk.followed_artist(artist)
+        return self._taken()
+
+    def counts(self) -> PlanCounts:
+        """The counts of everything fed so far."""
+        return PlanCounts(
+            scanned={entity_type: self._scanned[entity_type] for entity_type in EntityType},
+            actions={entity_type: self._actions[entity_type] for entity_type in EntityType},
+            not_enforced={why: self._not_enforced[why] for why in NotEnforcedWhy},
+            playlists_read=self._playlists_read,
+            playlists_touched=len(self._touched),
+        )
+
+    def _enter(self, stage: int, what: str) -> None:
+        if stage < self._stage:
+            raise ValueError(f"{what} fed after a later section: the plan's order is fixed")
+        self._stage = stage
+
+    def _taken(self) -> PlanSection:
+        actions, not_enforced = tuple(self._walk.actions), tuple(self._walk.not_enforced)
+        self._walk.actions.clear()
+        self._walk.not_enforced.clear()
+        for action in actions:
+            self._actions[action.entity_type] += 1
+            if action.container_id is not None:
+                self._touched.add(action.container_id)
+        for entry in not_enforced:
+            self._not_enforced[entry.why] += 1
+        return PlanSection(actions=actions, not_enforced=not_enforced)
 
 
 # The blocklist ------------------------------------------------------------------------
@@ -206,6 +320,10 @@ class _Matcher:
         key = (track.uri, track.is_local)
         cached = self._track_cache.get(key)
         if cached is None:
+            if len(self._track_cache) >= _TRACK_CACHE_LIMIT:
+                # Bounded, so that a large library's planning does not grow with it;
+                # forgetting only costs matching a track again.
+                self._track_cache.clear()
             cached = self._track_cache[key] = self._match_track(track)
         return cached
 
@@ -446,65 +564,69 @@ def _track_id(track: Track) -> str:
     return track.id if track.id is not None else track.uri.rsplit(":", 1)[-1]
 
 
-# Counts and identity -----------------------------------------------------------------
+# Identity ----------------------------------------------------------------------------
 
 
-def _counts(
-    library: LibrarySnapshot,
-    actions: tuple[PlannedAction, ...],
-    not_enforced: tuple[NotEnforced, ...],
-) -> PlanCounts:
-    read = [scanned.items for scanned in library.playlists if scanned.items is not None]
-    scanned = {
-        EntityType.LIKED_SONG: len(library.liked_songs),
-        EntityType.PLAYLIST_ITEM: sum(len(items) for items in read),
-        EntityType.SAVED_ALBUM: len(library.saved_albums),
-        EntityType.FOLLOWED_ARTIST: len(library.followed_artists),
-    }
-    per_type = Counter(action.entity_type for action in actions)
-    per_why = Counter(entry.why for entry in not_enforced)
-    return PlanCounts(
-        scanned=scanned,
-        actions={entity_type: per_type[entity_type] for entity_type in EntityType},
-        not_enforced={why: per_why[why] for why in NotEnforcedWhy},
-        playlists_read=len(read),
-        playlists_touched=len(
-            {action.container_id for action in actions if action.container_id is not None}
-        ),
-    )
+class PlanDigest:
+    """The plan ID, computed as the plan is written: the header (with the library's
+    fingerprint) first, then every action in plan order, then every not-enforced entry;
+    an action added after a not-enforced entry raises ``ValueError``."""
 
+    def __init__(
+        self,
+        account_id: str,
+        blocklist: tuple[BlockedArtist, ...],
+        protect: ProtectList,
+        options: PlanOptions,
+        library_fingerprint: str,
+    ) -> None:
+        # Models serialise their fields in declaration order and hold no sets or dicts,
+        # so their JSON is canonical as it is; the protect list's sets are sorted by hand.
+        header = {
+            "scheme": PLAN_ID_SCHEME,
+            "account_id": account_id,
+            "options": options.model_dump(mode="json"),
+            "blocklist": [artist.model_dump(mode="json") for artist in blocklist],
+            "protect": {
+                "track_ids": sorted(protect.track_ids),
+                "playlist_ids": sorted(protect.playlist_ids),
+            },
+            "library": library_fingerprint,
+        }
+        self._digest = hashlib.sha256()
+        self._digest.update(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())
+        self._part = 0
+        self._entries = 0
+        self._open(1)
 
-def _plan_id(
-    library: LibrarySnapshot,
-    blocked: tuple[BlockedArtist, ...],
-    protect: ProtectList,
-    options: PlanOptions,
-    actions: tuple[PlannedAction, ...],
-    not_enforced: tuple[NotEnforced, ...],
-) -> str:
-    # Models serialise their fields in declaration order and hold no sets or dicts, so
-    # their JSON is canonical as it is; the protect list's sets are sorted by hand.
-    header = {
-        "scheme": PLAN_ID_SCHEME,
-        "account_id": library.account_id,
-        "options": options.model_dump(mode="json"),
-        "blocklist": [artist.model_dump(mode="json") for artist in blocked],
-        "protect": {
-            "track_ids": sorted(protect.track_ids),
-            "playlist_ids": sorted(protect.playlist_ids),
-        },
-        "library": _library_fingerprint(library),
-    }
-    digest = hashlib.sha256()
-    digest.update(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())
-    for part in (actions, not_enforced):
-        digest.update(b"\n[")
-        for index, entry in enumerate(part):
-            if index:
-                digest.update(b",")
-            digest.update(entry.model_dump_json().encode())
-        digest.update(b"]")
-    return digest.hexdigest()[:PLAN_ID_LENGTH]
+    def add_actions(self, actions: Iterable[PlannedAction]) -> None:
+        if self._part != 1:
+            raise ValueError("actions come before every not-enforced entry")
+        self._add(actions)
+
+    def add_not_enforced(self, entries: Iterable[NotEnforced]) -> None:
+        self._open(2)
+        self._add(entries)
+
+    def plan_id(self) -> str:
+        self._open(2)
+        final = self._digest.copy()
+        final.update(b"]")
+        return final.hexdigest()[:PLAN_ID_LENGTH]
+
+    def _open(self, part: int) -> None:
+        if self._part < part:
+            if self._part:
+                self._digest.update(b"]")
+            self._digest.update(b"\n[")
+            self._part, self._entries = part, 0
+
+    def _add(self, entries: Iterable[PlannedAction | NotEnforced]) -> None:
+        for entry in entries:
+            if self._entries:
+                self._digest.update(b",")
+            self._digest.update(entry.model_dump_json().encode())
+            self._entries += 1
 
 
 _FINGERPRINT_CHUNK = 1_000
@@ -514,6 +636,8 @@ _SECTIONS: tuple[tuple[str, TypeAdapter[Any]], ...] = (
     ("followed_artists", TypeAdapter(tuple[Artist, ...])),
     ("playlists", TypeAdapter(tuple[ScannedPlaylist, ...])),
 )
+FINGERPRINT_SECTIONS = tuple(section for section, _ in _SECTIONS)
+"""The library's sections in the order the fingerprint takes them."""
 
 
 def _library_fingerprint(library: LibrarySnapshot) -> str:
@@ -526,3 +650,72 @@ def _library_fingerprint(library: LibrarySnapshot) -> str:
         for start in range(0, len(entries), _FINGERPRINT_CHUNK):
             digest.update(adapter.dump_json(entries[start : start + _FINGERPRINT_CHUNK]))
     return digest.hexdigest()
+
+
+class LibraryFingerprint:
+    """``make_plan``'s library fingerprint, byte for byte, fed an entry at a time.
+
+    Sections come in ``FINGERPRINT_SECTIONS`` order, each opened with its entry count;
+    a playlist is opened (saying whether it was read), given its entries in slices, and
+    closed. The bytes hashed are those of the whole snapshot's JSON cut in chunks of
+    1,000 entries, so nothing but the running hash is kept."""
+
+    def __init__(self, account_id: str) -> None:
+        self._digest = hashlib.sha256(json.dumps(account_id).encode())
+        self._in_chunk = 0
+        self._playlist_open = False
+        self._items_open = False
+        self._items = 0
+
+    def section(self, name: str, count: int) -> None:
+        self._close_chunk()
+        self._digest.update(f"\n{name}:{count}".encode())
+
+    def entry(self, entry: BaseModel) -> None:
+        """A liked song, saved album or followed artist of the open section."""
+        self._begin_entry()
+        self._digest.update(entry.model_dump_json().encode())
+        self._end_entry()
+
+    def begin_playlist(self, playlist: Playlist, *, read: bool) -> None:
+        self._begin_entry()
+        self._digest.update(b'{"playlist":')
+        self._digest.update(playlist.model_dump_json().encode())
+        self._digest.update(b',"items":')
+        self._digest.update(b"[" if read else b"null")
+        self._playlist_open, self._items_open, self._items = True, read, 0
+
+    def playlist_items(self, items: Iterable[PlaylistItem]) -> None:
+        if not self._items_open:
+            raise ValueError("entries given to a playlist that is not open, or was not read")
+        for item in items:
+            if self._items:
+                self._digest.update(b",")
+            self._digest.update(item.model_dump_json().encode())
+            self._items += 1
+
+    def end_playlist(self) -> None:
+        if not self._playlist_open:
+            raise ValueError("no playlist is open")
+        self._digest.update(b"]}" if self._items_open else b"}")
+        self._playlist_open = self._items_open = False
+        self._end_entry()
+
+    def hexdigest(self) -> str:
+        self._close_chunk()
+        return self._digest.hexdigest()
+
+    def _begin_entry(self) -> None:
+        if self._playlist_open:
+            raise ValueError("the open playlist must be ended first")
+        self._digest.update(b"," if self._in_chunk else b"[")
+
+    def _end_entry(self) -> None:
+        self._in_chunk += 1
+        if self._in_chunk == _FINGERPRINT_CHUNK:
+            self._close_chunk()
+
+    def _close_chunk(self) -> None:
+        if self._in_chunk:
+            self._digest.update(b"]")
+            self._in_chunk = 0

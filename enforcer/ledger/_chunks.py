@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from enforcer.ledger._base import chunks, text_of
+from enforcer.ledger._base import text_of
 from enforcer.ledger._batches import ITEM_COLUMNS, BatchStore
 from enforcer.ledger._columns import utc_now
 from enforcer.ledger._engine import reading, writing
@@ -89,35 +89,62 @@ def cut(
         else:
             library.append(item)
 
+    cutter = _Cutter()
     assignments: list[dict[str, int]] = []
-    chunk = 0
-
-    def add(lane_items: list[tuple[int, bool]], size: int, lane: int) -> None:
-        nonlocal chunk
-        if not lane_items:
-            return
-        in_chunk = 0
-        for item_id, to_send in lane_items:
-            if to_send and in_chunk == size:
-                chunk += 1
-                in_chunk = 0
-            in_chunk += int(to_send)
-            assignments.append({"item_id": item_id, "item_chunk": chunk, "item_lane": lane})
-        chunk += 1
-
     if liked_song_chunk_size is not None:
-        add(liked, liked_song_chunk_size, LIBRARY_LANE)
-    add(library, library_chunk_size, LIBRARY_LANE)
-    library_chunks = chunk
+        assignments += cutter.lane(liked, liked_song_chunk_size, LIBRARY_LANE)
+    assignments += cutter.lane(library, library_chunk_size, LIBRARY_LANE)
+    library_chunks = cutter.chunk
     for lane, lane_items in enumerate(playlists.values()):
-        add(lane_items, playlist_chunk_size, lane)
+        assignments += cutter.lane(lane_items, playlist_chunk_size, lane)
     layout = ChunkLayout(
-        chunks=chunk,
+        chunks=cutter.chunk,
         library_chunks=library_chunks,
-        playlist_chunks=chunk - library_chunks,
+        playlist_chunks=cutter.chunk - library_chunks,
         totals=_in_type_order(totals),
     )
     return assignments, layout
+
+
+class _Cutter:
+    """The chunk numbering ``cut`` makes, a lane at a time, each lane fed in slices
+    (``open``, ``add`` as often as needed, ``close``): the store cuts a batch without
+    holding its items."""
+
+    def __init__(self) -> None:
+        self.chunk = 0
+        self._size = 1
+        self._lane = LIBRARY_LANE
+        self._in_chunk = 0
+        self._items = 0
+
+    def open(self, size: int, lane: int) -> None:
+        self._size, self._lane, self._in_chunk, self._items = size, lane, 0, 0
+
+    def add(self, lane_items: Iterable[tuple[int, bool]]) -> list[dict[str, int]]:
+        assignments: list[dict[str, int]] = []
+        for item_id, to_send in lane_items:
+            if to_send and self._in_chunk == self._size:
+                self.chunk += 1
+                self._in_chunk = 0
+            self._in_chunk += int(to_send)
+            self._items += 1
+            assignments.append(
+                {"item_id": item_id, "item_chunk": self.chunk, "item_lane": self._lane}
+            )
+        return assignments
+
+    def close(self) -> None:
+        if self._items:
+            self.chunk += 1
+
+    def lane(
+        self, lane_items: Iterable[tuple[int, bool]], size: int, lane: int
+    ) -> list[dict[str, int]]:
+        self.open(size, lane)
+        assignments = self.add(lane_items)
+        self.close()
+        return assignments
 
 
 class ChunkStore(BatchStore):
@@ -149,32 +176,72 @@ class ChunkStore(BatchStore):
             existing = await self._layout(connection, batch_id)
             if existing is not None:
                 return existing
-            rows = await connection.execute(
-                select(
-                    ACTION_ITEMS.c.id,
-                    ACTION_ITEMS.c.entity_type,
-                    ACTION_ITEMS.c.container_id,
-                    ACTION_ITEMS.c.status,
+            cutter = _Cutter()
+            others = [EntityType.SAVED_ALBUM.value, EntityType.FOLLOWED_ARTIST.value]
+            library_lanes = (
+                [([EntityType.LIKED_SONG.value], liked_size), (others, library_size)]
+                if liked_size is not None
+                else [([EntityType.LIKED_SONG.value, *others], library_size)]
+            )
+            for lane_kinds, size in library_lanes:
+                cutter.open(size, LIBRARY_LANE)
+                where = ACTION_ITEMS.c.entity_type.in_(lane_kinds)
+                await self._cut_lane(connection, batch_id, where, cutter)
+                cutter.close()
+            playlist = ACTION_ITEMS.c.entity_type == EntityType.PLAYLIST_ITEM.value
+            # Playlists in the plan order of their first item, a lane each.
+            containers = await connection.execute(
+                select(ACTION_ITEMS.c.container_id)
+                .where(ACTION_ITEMS.c.batch_id == batch_id, playlist)
+                .group_by(ACTION_ITEMS.c.container_id)
+                .order_by(func.min(ACTION_ITEMS.c.id))
+            )
+            for lane, (container_id,) in enumerate(containers.all()):
+                cutter.open(playlist_size, lane)
+                same = (
+                    ACTION_ITEMS.c.container_id.is_(None)
+                    if container_id is None
+                    else ACTION_ITEMS.c.container_id == container_id
                 )
-                .where(ACTION_ITEMS.c.batch_id == batch_id)
-                .order_by(ACTION_ITEMS.c.id)
-            )
-            assignments, layout = cut(
-                rows,
-                library_chunk_size=library_size,
-                playlist_chunk_size=playlist_size,
-                liked_song_chunk_size=liked_size,
-            )
-            # One executemany of a prepared UPDATE by primary key: 100,000 items in
-            # about a second, where an UPDATE per chunk would be thousands of statements.
-            statement = (
-                update(ACTION_ITEMS)
-                .where(ACTION_ITEMS.c.id == bindparam("item_id"))
-                .values(chunk=bindparam("item_chunk"), lane=bindparam("item_lane"))
-            )
-            for part in chunks(assignments, _UPDATE_ROWS):
-                await connection.execute(statement, list(part))
+                await self._cut_lane(connection, batch_id, playlist & same, cutter)
+                cutter.close()
+            layout = await self._layout(connection, batch_id)
+        if layout is None:  # every item has a chunk now, unless the cut above is wrong
+            raise LedgerError(f"batch {batch_id!r} was not cut")
         return layout
+
+    async def _cut_lane(
+        self, connection: AsyncConnection, batch_id: str, where: Any, cutter: _Cutter
+    ) -> None:
+        """Cuts the items ``where`` selects, in plan order, ``_UPDATE_ROWS`` at a time:
+        one read and one executemany of a prepared UPDATE by primary key per slice
+        (100,000 items in about a second, where an UPDATE per chunk would be thousands
+        of statements), so a batch's items are never all in memory."""
+        statement = (
+            update(ACTION_ITEMS)
+            .where(ACTION_ITEMS.c.id == bindparam("item_id"))
+            .values(chunk=bindparam("item_chunk"), lane=bindparam("item_lane"))
+        )
+        after = -1
+        while True:
+            rows = (
+                await connection.execute(
+                    select(ACTION_ITEMS.c.id, ACTION_ITEMS.c.status)
+                    .where(ACTION_ITEMS.c.batch_id == batch_id, where, ACTION_ITEMS.c.id > after)
+                    .order_by(ACTION_ITEMS.c.id)
+                    .limit(_UPDATE_ROWS)
+                )
+            ).all()
+            if not rows:
+                return
+            assignments = cutter.add(
+                (int(item_id), ItemStatus(status) not in TERMINAL_ITEM_STATUSES)
+                for item_id, status in rows
+            )
+            await connection.execute(statement, assignments)
+            after = int(rows[-1][0])
+            if len(rows) < _UPDATE_ROWS:
+                return
 
     async def chunk_layout(self, batch_id: str) -> ChunkLayout | None:
         """The batch's cut; None before ``assign_chunks`` (a batch without items has

@@ -3,6 +3,11 @@
 The action and not-enforced rows carry the models' fields under the same names,
 so a field added to ``PlannedAction`` or ``NotEnforced`` without a column (and a
 migration) fails on the first save instead of being dropped silently.
+
+A plan too large to hold is written as it is made: its actions and not-enforced
+entries are staged as pages of its scan (``save_scan_page``), then copied into the plan,
+a few pages at a time, in the one transaction that creates the plan
+(``save_staged_plan``): a plan is stored whole or not at all.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from enforcer.ledger._base import StoreBase, key_of
 from enforcer.ledger._columns import utc_now
 from enforcer.ledger._engine import reading, writing
-from enforcer.ledger._errors import InvalidLedgerValue, UnknownPlan
+from enforcer.ledger._errors import InvalidLedgerValue, LedgerError, UnknownPlan
 from enforcer.ledger._records import PlanRecord
+from enforcer.ledger._scans import pages_of
 from enforcer.ledger._tables import NOT_ENFORCED, PLANNED_ACTIONS, PLANS
 from enforcer.models import NotEnforced, Plan, PlannedAction
 
@@ -25,6 +31,8 @@ ACTION_COLUMNS: Final = tuple(c.name for c in PLANNED_ACTIONS.c if c.name not in
 NOT_ENFORCED_COLUMNS: Final = tuple(c.name for c in NOT_ENFORCED.c if c.name not in _ROW_KEYS)
 _INSERT_CHUNK: Final = 10_000
 """Rows per executemany: bounds the memory of one round of a 100,000-action plan."""
+_STAGED_INSERT_ROWS: Final = 500
+"""Rows per executemany when a staged plan is copied: its memory stays a few MB."""
 
 
 def _plan_record(row: Row[Any]) -> PlanRecord:
@@ -79,6 +87,57 @@ class PlanStore(StoreBase):
                         for seq, entry in enumerate(plan.not_enforced)
                     ],
                 )
+        return True
+
+    async def save_staged_plan(
+        self, header: Plan, *, scan_id: str, actions_section: str, not_enforced_section: str
+    ) -> bool:
+        """Store the plan ``header`` names (its own actions and entries must be empty),
+        with the actions and not-enforced entries staged, in plan order, as the pages of
+        ``actions_section`` and ``not_enforced_section`` of scan ``scan_id`` (read a page
+        at a time: keep them a few hundred rows each). False (and
+        nothing changes) if a plan with its ID exists; ``LedgerError`` (and nothing
+        changes) if the staged rows are not as many as ``header.counts`` says. The staged
+        pages stay (they go with the scan)."""
+        if not isinstance(header, Plan):
+            raise InvalidLedgerValue(f"{type(header).__name__} is not a Plan")
+        if header.actions or header.not_enforced:
+            raise InvalidLedgerValue("a staged plan's header carries no actions or entries")
+        key_of(header.id, "plan ID", max_length=128)
+        async with writing(self._engine) as connection:
+            await self._check_account(connection, header.account_id, lock=True)
+            if await self._plan_exists(connection, header.id):
+                return False
+            await connection.execute(
+                insert(PLANS).values(
+                    id=header.id,
+                    account_id=header.account_id,
+                    options=header.options.model_dump(mode="json"),
+                    counts=header.counts.model_dump(mode="json"),
+                    blocklist=[artist.model_dump(mode="json") for artist in header.blocklist],
+                    created_at=utc_now(),
+                )
+            )
+            for table, section, expected in (
+                (PLANNED_ACTIONS, actions_section, sum(header.counts.actions.values())),
+                (NOT_ENFORCED, not_enforced_section, sum(header.counts.not_enforced.values())),
+            ):
+                seq = 0
+                rows: list[dict[str, Any]] = []
+                async for page in pages_of(connection, scan_id, section, per_read=1):
+                    for row in page:
+                        rows.append({**row, "plan_id": header.id, "seq": seq})
+                        seq += 1
+                    if len(rows) >= _STAGED_INSERT_ROWS:
+                        await connection.execute(insert(table), rows)
+                        rows = []
+                if rows:
+                    await connection.execute(insert(table), rows)
+                if seq != expected:  # the transaction is rolled back: no plan in part
+                    raise LedgerError(
+                        f"plan {header.id!r}: {seq} rows staged in {section!r} of scan "
+                        f"{scan_id!r}, where its counts say {expected}"
+                    )
         return True
 
     async def _plan_exists(self, connection: AsyncConnection, plan_id: str) -> bool:

@@ -5,18 +5,22 @@ A plan keeps, beside its actions, the entries of each playlist it edits as they 
 scanned (``save_planned_playlist``): the planning scan is discarded once the plan is
 stored, and a rollback needs them to tell the items enforcement kept (the neighbours
 of what it puts back) without reading the playlist. They live in the same table under
-the scan ID ``plan/{plan_id}``, one section per playlist."""
+the scan ID ``plan/{plan_id}``, one section per playlist.
+
+Pages are read back a few at a time (``iter_scan_pages``, ``pages_of``): a library
+of 100,000 items is never held whole to be planned."""
 
 from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Final
 
 from pydantic import TypeAdapter
 from pydantic_core import PydanticSerializationError
 from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from enforcer.ledger._base import StoreBase, account_id_of, key_of, upsert_insert
 from enforcer.ledger._columns import utc_now
@@ -30,6 +34,9 @@ _COMPRESSION_LEVEL: Final = 1
 
 
 _PLANNED_URIS_PER_PAGE: Final = 5_000
+PAGES_PER_READ: Final = 20
+"""Pages fetched per query when pages are read back in slices: 1,000 liked songs (50 a
+page), 2,000 playlist entries (100 a page). A caller storing larger pages asks fewer."""
 
 
 def _planned_scan_id(plan_id: str) -> str:
@@ -44,6 +51,49 @@ def _page_index_of(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise InvalidLedgerValue(f"page index {value!r} must be a whole number from 0")
     return value
+
+
+async def _pages_from(
+    connection: AsyncConnection, scan_id: str, section: str, first: int, count: int
+) -> list[list[dict[str, Any]]]:
+    """Up to ``count`` pages of ``section`` from page ``first`` on. A gap (a
+    page never saved) is an error: planning on a library with a hole in it would miss
+    what the hole held."""
+    rows = (
+        await connection.execute(
+            select(SCAN_PAGES.c.page_index, SCAN_PAGES.c.payload)
+            .where(
+                SCAN_PAGES.c.scan_id == scan_id,
+                SCAN_PAGES.c.section == section,
+                SCAN_PAGES.c.page_index >= first,
+            )
+            .order_by(SCAN_PAGES.c.page_index)
+            .limit(count)
+        )
+    ).all()
+    pages: list[list[dict[str, Any]]] = []
+    for expected, row in enumerate(rows, first):
+        if row.page_index != expected:
+            raise LedgerError(
+                f"scan {scan_id!r} has no page {expected} of {section!r}: scan the library again"
+            )
+        pages.append(json.loads(zlib.decompress(row.payload)))
+    return pages
+
+
+async def pages_of(
+    connection: AsyncConnection, scan_id: str, section: str, *, per_read: int = PAGES_PER_READ
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every page of ``section`` in page order, read on ``connection`` (inside its
+    transaction) ``per_read`` at a time."""
+    first = 0
+    while True:
+        pages = await _pages_from(connection, scan_id, section, first, per_read)
+        for page in pages:
+            yield page
+        first += len(pages)
+        if len(pages) < per_read:
+            return
 
 
 class ScanStore(StoreBase):
@@ -90,25 +140,34 @@ class ScanStore(StoreBase):
             )
 
     async def scan_pages(self, scan_id: str, section: str) -> list[list[dict[str, Any]]]:
-        """Every page of ``section``, in page order. A gap (a page never saved) is an
-        error: planning on a library with a hole in it would miss what the hole held."""
+        """Every page of ``section``, in page order (see ``pages_of``)."""
+        return [page async for page in self.iter_scan_pages(scan_id, section)]
+
+    async def iter_scan_pages(
+        self, scan_id: str, section: str, *, per_read: int = PAGES_PER_READ
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every page of ``section``, in page order, read ``per_read`` at a time:
+        only those few are in memory at once. Each read is a transaction of its own, so
+        the pages must not change while they are read (a scan's do not, once read)."""
+        expected = 0
+        while True:
+            async with reading(self._engine) as connection:
+                slice_ = await _pages_from(connection, scan_id, section, expected, per_read)
+            for page in slice_:
+                yield page
+            expected += len(slice_)
+            if len(slice_) < per_read:
+                return
+
+    async def scan_item_count(self, scan_id: str, section: str) -> int:
+        """How many items the stored pages of ``section`` hold, without reading them."""
         async with reading(self._engine) as connection:
-            rows = (
-                await connection.execute(
-                    select(SCAN_PAGES.c.page_index, SCAN_PAGES.c.payload)
-                    .where(SCAN_PAGES.c.scan_id == scan_id, SCAN_PAGES.c.section == section)
-                    .order_by(SCAN_PAGES.c.page_index)
+            count = await connection.scalar(
+                select(func.sum(SCAN_PAGES.c.item_count)).where(
+                    SCAN_PAGES.c.scan_id == scan_id, SCAN_PAGES.c.section == section
                 )
-            ).all()
-        pages: list[list[dict[str, Any]]] = []
-        for expected, row in enumerate(rows):
-            if row.page_index != expected:
-                raise LedgerError(
-                    f"scan {scan_id!r} has no page {expected} of {section!r}: "
-                    "scan the library again"
-                )
-            pages.append(json.loads(zlib.decompress(row.payload)))
-        return pages
+            )
+        return int(count or 0)
 
     async def scan_page_count(self, scan_id: str, section: str) -> int:
         async with reading(self._engine) as connection:

@@ -340,3 +340,19 @@ async def test_an_items_after_state_is_replaced_alone(ledger: Ledger) -> None:
     assert item.after_state == {"restore": {"calls_done": 3}}
     with pytest.raises(NotOnList):
         await ledger.set_after_state(BATCH, "no:such:key", {})
+
+
+async def test_items_skipped_before_the_cut_ride_along_without_taking_a_place(
+    ledger: Ledger,
+) -> None:
+    await new_batch(ledger)
+    # What prepare_enforcement_batch does to items another batch removed meanwhile.
+    skipped = [ACTIONS[2].key, ACTIONS[4].key]
+    await ledger.mark_items(BATCH, skipped, ItemStatus.SKIPPED, error="removed elsewhere")
+    layout = await ledger.assign_chunks(BATCH, library_chunk_size=2, playlist_chunk_size=2)
+
+    assert await chunk_keys(ledger, layout) == [
+        [ACTIONS[position].key for position in chunk]
+        for chunk in ([0, 2, 5], [7, 10], [1, 4, 6], [11, 12], [3, 8], [9])
+    ]
+    assert (layout.chunks, layout.library_chunks, layout.playlist_chunks) == (6, 2, 4)

@@ -6,7 +6,7 @@ from datetime import UTC, timedelta
 
 import pytest
 
-from enforcer.ledger import Ledger, UnknownAccount, UnknownPlan
+from enforcer.ledger import Ledger, LedgerError, UnknownAccount, UnknownPlan
 from enforcer.ledger._plans import ACTION_COLUMNS, NOT_ENFORCED_COLUMNS
 from enforcer.models import LikedSongBefore, NotEnforced, PlannedAction, PlaylistItemBefore
 from tests.ledger.builders import ACCOUNT, ADDED, liked_song, make_plan
@@ -84,3 +84,43 @@ async def test_unknown_plans_and_accounts_are_named(ledger: Ledger, account: str
     with pytest.raises(UnknownAccount, match="'bob'"):
         await ledger.save_plan(make_plan(account_id="bob"))
     assert await ledger.plans(ACCOUNT) == []
+
+
+async def _stage(ledger: Ledger, scan_id: str, section: str, rows: list[dict[str, object]]) -> None:
+    for index, start in enumerate(range(0, len(rows), 3)):
+        await ledger.save_scan_page(scan_id, ACCOUNT, section, index, rows[start : start + 3])
+
+
+async def test_a_staged_plan_is_stored_equal_to_the_plan_whole(
+    ledger: Ledger, account: str
+) -> None:
+    plan = make_plan()
+    scan_id = "plan/alice/featured/run"
+    await _stage(ledger, scan_id, "plan:actions", [a.model_dump(mode="json") for a in plan.actions])
+    await _stage(ledger, scan_id, "plan:ne", [e.model_dump(mode="json") for e in plan.not_enforced])
+    header = plan.model_copy(update={"actions": (), "not_enforced": ()})
+    staged = {"scan_id": scan_id, "actions_section": "plan:actions"}
+
+    assert await ledger.save_staged_plan(header, **staged, not_enforced_section="plan:ne")
+    assert await ledger.load_plan(plan.id) == plan
+    # Again (a retried activity): nothing changes.
+    assert not await ledger.save_staged_plan(header, **staged, not_enforced_section="plan:ne")
+    assert await ledger.load_plan(plan.id) == plan
+
+
+async def test_a_staged_plan_missing_rows_is_not_stored_at_all(
+    ledger: Ledger, account: str
+) -> None:
+    plan = make_plan()
+    scan_id = "plan/alice/featured/run"
+    rows = [a.model_dump(mode="json") for a in plan.actions]
+    await _stage(ledger, scan_id, "plan:actions", rows[:-1])  # one row short
+    await _stage(ledger, scan_id, "plan:ne", [e.model_dump(mode="json") for e in plan.not_enforced])
+    header = plan.model_copy(update={"actions": (), "not_enforced": ()})
+
+    with pytest.raises(LedgerError, match="rows staged"):
+        await ledger.save_staged_plan(
+            header, scan_id=scan_id, actions_section="plan:actions", not_enforced_section="plan:ne"
+        )
+    with pytest.raises(UnknownPlan):
+        await ledger.plan_record(plan.id)
