@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest clean demo stop chaos
+.PHONY: test lint typecheck pytest clean demo stop chaos bench
 
 test: lint typecheck pytest
 
@@ -29,6 +29,13 @@ pytest: $(STAMP)
 # writes docs/reliability.md and fails naming every check that did not hold.
 chaos: $(STAMP)
 	$(BIN)/python scripts/chaos.py
+
+# Not part of `make test`: about 30 minutes on 2 cores. The engine (Temporal dev server,
+# worker, sandbox, all real processes on 127.0.0.1) against a bare asyncio loop and
+# spotipy on the reference library; writes docs/performance.md and bench/results.json
+# (bench/run.py; `--quick` for a trial of a couple of minutes).
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
 
 # Temporal (Web UI on http://127.0.0.1:8233), the sandbox and the worker in the
 # background (pid files and logs in .data/demo/), then the demo: plan and enforce.
