@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest clean demo stop chaos up down
+.PHONY: test lint typecheck pytest clean demo stop chaos bench up down
 
 test: lint typecheck pytest
 
@@ -28,7 +28,14 @@ pytest: $(STAMP)
 # overlapping batches and bad inputs, all real processes on 127.0.0.1 (scripts/chaos.py);
 # writes docs/reliability.md and fails naming every check that did not hold.
 chaos: $(STAMP)
-	$(BIN)/python scripts/chaos.py
+	ENFORCER_ENV_FILE= $(BIN)/python scripts/chaos.py
+
+# Not part of `make test`: about 30 minutes on 2 cores. The engine (Temporal dev server,
+# worker, sandbox, all real processes on 127.0.0.1) against a bare asyncio loop and
+# spotipy on the reference library; writes docs/performance.md and bench/results.json
+# (bench/run.py; `--quick` for a trial of a couple of minutes).
+bench: $(STAMP)
+	ENFORCER_ENV_FILE= $(BIN)/python bench/run.py
 
 # Temporal (Web UI on http://127.0.0.1:8233), the sandbox and the worker in the
 # background (pid files and logs in .data/demo/), then the demo: plan and enforce.

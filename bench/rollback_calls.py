@@ -36,7 +36,6 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
@@ -45,28 +44,33 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from enforcer.config import Settings
-from enforcer.ledger import ItemStatus, Ledger, ledger_url
-from enforcer.models import (
-    BlockedArtist,
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from bench.reference import (  # noqa: E402
+    Library,
+    blocked_artists,
+    library_of,
+    rollback_bound,
+)
+from enforcer.config import Settings  # noqa: E402
+from enforcer.ledger import Ledger, ledger_url  # noqa: E402
+from enforcer.models import (  # noqa: E402
     EnforcementRequest,
-    EntityType,
-    LikedSongBefore,
     PlanOptions,
     PlanRequest,
-    PlaylistItemBefore,
     RollbackRequest,
 )
-from enforcer.restore import rollback_lower_bound
-from enforcer.sandbox import Faults, Sandbox, generate_library
-from enforcer.session import token_store
-from enforcer.spotify.auth import utc_now
-from enforcer.spotify.tokens import TokenSet
-from worker import build_worker
-from workflows import search_attributes
-from workflows.enforcement import EnforcementWorkflow, enforcement_workflow_id
-from workflows.planning import PlanningWorkflow, planning_workflow_id
-from workflows.rollback import RollbackWorkflow, rollback_workflow_id
+from enforcer.sandbox import Faults, Sandbox  # noqa: E402
+from enforcer.session import token_store  # noqa: E402
+from enforcer.spotify.auth import utc_now  # noqa: E402
+from enforcer.spotify.tokens import TokenSet  # noqa: E402
+from worker import build_worker  # noqa: E402
+from workflows import search_attributes  # noqa: E402
+from workflows.enforcement import EnforcementWorkflow, enforcement_workflow_id  # noqa: E402
+from workflows.planning import PlanningWorkflow, planning_workflow_id  # noqa: E402
+from workflows.rollback import RollbackWorkflow, rollback_workflow_id  # noqa: E402
 
 USER = "bench"
 TASK_QUEUE = "bench-rollback-calls"
@@ -88,56 +92,17 @@ async def _log_in(ledger: Ledger, settings: Settings, sandbox: Sandbox) -> None:
     )
 
 
-def _library_of(sandbox: Sandbox) -> dict[str, Any]:
-    dump = sandbox.dump_user(USER)
-    return {
-        "liked_songs": [(song["track_id"], song["added_at"]) for song in dump["liked_songs"]],
-        "saved_albums": sorted(album["album_id"] for album in dump["saved_albums"]),
-        "followed_artists": sorted(dump["followed_artists"]),
-        "playlists": {
-            playlist["id"]: [entry.get("uri") for entry in playlist["items"]]
-            for playlist in dump["playlists"]
-            if isinstance(playlist, dict)
-        },
-    }
-
-
-async def _lower_bound(ledger: Ledger, batch_id: str) -> tuple[int, int]:
-    """The rollback's lower bound, and how many playlists it restores."""
-    items = await ledger.action_items(batch_id, status=ItemStatus.COMPLETED)
-    positions: dict[str, list[int]] = {}
-    for item in items:
-        if isinstance(item.before, PlaylistItemBefore):
-            occurrences = positions.setdefault(item.before.playlist_id, [])
-            occurrences.extend(o.position for o in item.before.occurrences)
-    songs = sum(isinstance(item.before, LikedSongBefore) for item in items)
-    others = sum(
-        item.entity_type in (EntityType.SAVED_ALBUM, EntityType.FOLLOWED_ARTIST) for item in items
-    )
-    bound = rollback_lower_bound(
-        dated_liked_songs=songs, other_library_items=others, playlists=positions.values()
-    )
-    return bound, len(positions)
-
-
 async def _run(arguments: argparse.Namespace) -> bool:
     started = time.perf_counter()
-    # Album artists are the first `albums` artists: the blocklist takes its artists
-    # among them, so that a blocked artist has songs (about blocked / albums of them).
-    albums = max(arguments.albums, round(arguments.blocked / 0.15))
-    fixture = generate_library(
-        seed=2026,
-        user_id=USER,
-        liked_songs=arguments.liked,
+    library = Library(
+        liked=arguments.liked,
         playlists=arguments.playlists,
-        playlist_size=arguments.size,
-        artists=max(arguments.followed, albums),
-        albums=albums,
-        saved_albums=min(arguments.albums, albums),
-        followed_artists=arguments.followed,
-        duplicate_rate=0.05,
-        followed_playlists=0,
+        size=arguments.size,
+        followed=arguments.followed,
+        albums=arguments.albums,
+        blocked=arguments.blocked,
     )
+    fixture = library.fixture(USER)
     sandbox = Sandbox()
     sandbox.load_fixture(fixture)
     if arguments.budget is not None:
@@ -145,11 +110,8 @@ async def _run(arguments: argparse.Namespace) -> bool:
         sandbox.settings.rate_limit_window = arguments.window
     if arguments.latency_ms:
         sandbox.set_faults(Faults(latency_ms=arguments.latency_ms))
-    before = _library_of(sandbox)
-    blocked = [
-        BlockedArtist(artist_id=artist["id"], name=artist["name"])
-        for artist in fixture["catalog"]["artists"][: arguments.blocked]
-    ]
+    before = library_of(sandbox.dump_user(USER))
+    blocked = blocked_artists(fixture, arguments.blocked)
 
     with tempfile.TemporaryDirectory() as data_dir:
         settings = Settings(
@@ -194,7 +156,7 @@ async def _run(arguments: argparse.Namespace) -> bool:
                 )
                 prepared = time.perf_counter() - started
                 enforcing_violations = sandbox.counters.violations - enforcing_violations
-                bound, playlists = await _lower_bound(ledger, enforced.batch_id)
+                bound, playlists = await rollback_bound(ledger, enforced.batch_id)
                 sandbox.reset_counters()
                 rolling = time.perf_counter()
                 summary = await client.execute_workflow(
@@ -210,7 +172,7 @@ async def _run(arguments: argparse.Namespace) -> bool:
 
     calls = sandbox.counters.calls
     total = sum(calls.values())
-    exact = _library_of(sandbox) == before
+    exact = library_of(sandbox.dump_user(USER)) == before
     removed = Counter({kind.value: tally.completed for kind, tally in enforced.tallies.items()})
     print(
         f"library: {arguments.liked} liked songs, {arguments.playlists} playlists of "
