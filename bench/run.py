@@ -25,7 +25,9 @@ and the spotipy script. Sections, in the order they run:
    time against calls / budget x window, and the sandbox's violations.
 6. spotipy: the same removals scripted with spotipy, one call after another; then again
    with one 429 carrying Retry-After injected (the sandbox's ``storm`` fault), timed.
-7. plugged sections (``PLUGGED_SECTIONS``): measurements other scripts provide.
+7. plugged sections (``PLUGGED_SECTIONS``, full runs only): one write call in a worker
+   against a bare loop (bench/chunk_cost.py) and planning memory at 10,000 and 100,000
+   items (bench/planning_memory.py).
 
 Invariants: every figure comes from this run (nothing is carried over from an earlier
 one); calls are what the sandbox counted, its counters reset before each phase (they are
@@ -49,7 +51,7 @@ import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,6 +68,7 @@ from pydantic import SecretStr  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
+from bench import chunk_cost, planning_memory  # noqa: E402
 from bench.reference import (  # noqa: E402
     REFERENCE,
     Library,
@@ -210,14 +213,35 @@ class PluggedSection:
     name: str
     title: str
     command: str
-    measure: Callable[[bool], dict[str, Any]]
+    measure: Callable[[], Awaitable[dict[str, Any]]]
 
 
-PLUGGED_SECTIONS: list[PluggedSection] = []
-"""The hook for bench/planning_memory.py (planning memory) and bench/chunk_cost.py (the
-cost of one chunk): append a ``PluggedSection`` whose ``measure`` calls their
-``measure(...)``, e.g. ``PluggedSection("planning_memory", "Planning memory",
-"bench/planning_memory.py", lambda quick: planning_memory.measure(...))``."""
+async def _chunk_cost() -> dict[str, Any]:
+    liked, blocked, in_flight = 3_000, 30, 4
+    figures = await chunk_cost.measure(liked=liked, blocked=blocked, in_flight=in_flight)
+    settings = f"{liked} liked songs, {blocked} artists blocked, {in_flight} chunks in flight"
+    return {"settings": settings + ", zero latency, no rate limit", **figures}
+
+
+async def _planning_memory() -> dict[str, Any]:
+    figures = await planning_memory.measure_async(planning_memory.DEFAULT_SIZES)
+    sizes = ", ".join(f"{size:,}" for size in planning_memory.DEFAULT_SIZES)
+    return {"settings": f"libraries of {sizes} scanned items, a fresh worker each", **figures}
+
+
+PLUGGED_SECTIONS: Final = (
+    PluggedSection(
+        "chunk_cost", "One write call: worker against bare loop", "bench/chunk_cost.py", _chunk_cost
+    ),
+    PluggedSection(
+        "planning_memory",
+        "Planning memory",
+        "bench/planning_memory.py",
+        _planning_memory,
+    ),
+)
+"""Measurements of bench/chunk_cost.py and bench/planning_memory.py, made by the full run
+only: ``--quick`` (the suite's) leaves them out; each script runs on its own too."""
 
 
 # The world ----------------------------------------------------------------------------------
@@ -1068,12 +1092,13 @@ async def run_all(bench: Bench, directory: Path, children: Children) -> None:
                     await world.restart_worker(["--spotify-activities-per-second", f"{UNCAPPED:g}"])
             print(f"{name}: {time.monotonic() - started:.0f} s", flush=True)
         world.worker.stop()
-    for plugged in PLUGGED_SECTIONS:
+    for plugged in () if bench.quick else PLUGGED_SECTIONS:
+        print(f"{plugged.name} ...", flush=True)
         try:
             bench.sections[plugged.name] = {
                 "title": plugged.title,
                 "command": plugged.command,
-                **plugged.measure(bench.quick),
+                **await plugged.measure(),
             }
         except Exception as error:
             traceback.print_exc()
