@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
@@ -122,11 +123,17 @@ class TrafficRecorder:
     """Counts one owner's (a batch's, a scan's) requests in the ledger as they happen:
     ``sent`` before a request leaves, its status once answered, ``held_back`` when the
     gate kept it in, and every wait a 429 imposed. A worker killed mid-request leaves
-    that request counted as sent, as Spotify counted it."""
+    that request counted as sent, as Spotify counted it.
 
-    def __init__(self, ledger: Ledger, owner_id: str) -> None:
+    With ``defer_answers`` the statuses wait in memory (``answers``) for the caller to
+    write them with its own bookkeeping (a chunk's outcome, in one transaction), or for
+    ``flush`` when the client closes; ``sent`` is never deferred."""
+
+    def __init__(self, ledger: Ledger, owner_id: str, *, defer_answers: bool = False) -> None:
         self._ledger = ledger
         self.owner_id = owner_id
+        self._defer_answers = defer_answers
+        self._answers: Counter[tuple[str, str]] = Counter()
 
     async def sent(self, endpoint: str) -> None:
         await self._ledger.count_calls(self.owner_id, {(endpoint, SENT): 1})
@@ -137,7 +144,25 @@ class TrafficRecorder:
         await self.held_back(endpoint, now, until)
 
     async def answered(self, endpoint: str, status: int) -> None:
+        if self._defer_answers:
+            self._answers[(endpoint, str(status))] += 1
+            return
         await self._ledger.count_calls(self.owner_id, {(endpoint, str(status)): 1})
+
+    def answers(self) -> dict[tuple[str, str], int]:
+        """The statuses counted and not yet written (with ``defer_answers``)."""
+        return {outcome: count for outcome, count in self._answers.items() if count > 0}
+
+    def answers_written(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """``counts`` (from ``answers``) are in the ledger now."""
+        self._answers.subtract(counts)
+
+    async def flush(self) -> None:
+        """Writes the statuses still waiting in memory."""
+        counts = self.answers()
+        if counts:
+            await self._ledger.count_calls(self.owner_id, counts)
+            self.answers_written(counts)
 
     async def held_back(self, endpoint: str, now: datetime, until: datetime) -> None:
         await self._ledger.count_calls(self.owner_id, {(endpoint, HELD_BACK): 1})
@@ -256,14 +281,22 @@ async def gated_client(
     transport: httpx.AsyncBaseTransport | None = None,
     *,
     traffic_owner: str | None = None,
+    traffic: TrafficRecorder | None = None,
 ) -> AsyncIterator[SpotifyClient]:
     """The account's client, every request of it behind the gate and, with
-    ``traffic_owner``, counted in the ledger for that batch or scan (``transport``: tests)."""
+    ``traffic_owner`` (or a ``traffic`` recorder of the caller's), counted in the ledger
+    for that batch or scan (``transport``: tests). Answers a recorder deferred and its
+    caller did not write are written when the client closes."""
     inner = transport if transport is not None else httpx.AsyncHTTPTransport()
-    traffic = None if traffic_owner is None else TrafficRecorder(ledger, traffic_owner)
+    if traffic is None and traffic_owner is not None:
+        traffic = TrafficRecorder(ledger, traffic_owner)
     gated = GatedTransport(inner, gate, settings.api_base_url, traffic)
-    async with spotify_client(settings, ledger, account_id, transport=gated) as client:
-        yield client
+    try:
+        async with spotify_client(settings, ledger, account_id, transport=gated) as client:
+            yield client
+    finally:
+        if traffic is not None:
+            await traffic.flush()
 
 
 class SpotifyCalls:
