@@ -1,7 +1,8 @@
 """A plan of over 100,000 items, enforced end to end on the dev server and rolled back:
 the enforcement completes in the fewest write calls, the rollback puts the library back
 as it was, and every run of either workflow stays far inside Temporal's limits (under
-10,000 history events, no payload over 256 KiB)."""
+10,000 history events, no payload over 256 KiB), the enforcement within 100 events per
+1,000 items. (It now fits one run: continuing as new is not exercised here.)"""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ ARTISTS = 60
 MAX_IN_FLIGHT = 8
 EVENTS_PER_RUN_LIMIT = 10_000
 EVENTS_PER_1000_ITEMS_LIMIT = 100
-"""Measured: about 200 before chunks were applied 10 to an activity, about 18 after."""
+"""Measured on 103,888 items: 143 with one activity a chunk (4 runs), 18 with up to 10
+chunks an activity (one run of 1,892 events)."""
 PAYLOAD_LIMIT = 256 * 1024
 
 
