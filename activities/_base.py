@@ -1,28 +1,36 @@
 """What every group of activities that calls Spotify shares: the settings, the ledger,
 the app-wide rate gate and the worker's warm Spotify clients (``WarmSpotify``: one
 connection pool, one client per account; in tests over their own HTTP transport); how
-they refuse bad input and
-count how items ended; and how a long activity stays alive (``kept_alive``: heartbeats,
-and retry waits that start over after progress)."""
+they refuse bad input and count how items ended; a chunk's bookkeeping
+(``_finish_chunk``: its items' ends, the answers its requests got, its tallies and the
+batch's traffic in one ledger transaction); how a long activity stays alive
+(``kept_alive``: heartbeats, and retry waits that start over after progress); and how
+one that runs several chunks stops between two of them when asked (``until_stopped``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._failures import activity_error
-from activities._spotify_calls import REFUSED, RateGate, SpotifyCalls, WarmSpotify
+from activities._spotify_calls import (
+    REFUSED,
+    RateGate,
+    SpotifyCalls,
+    TrafficRecorder,
+    WarmSpotify,
+)
 from enforcer.config import Settings
-from enforcer.ledger import ActionItemRecord, Ledger
-from enforcer.models import EntityType, ItemStatus, ItemTally
+from enforcer.ledger import ActionItemRecord, ChunkEnd, ItemMark, Ledger
+from enforcer.models import TERMINAL_ITEM_STATUSES, EntityType, ItemStatus, ItemTally
 from enforcer.spotify import SpotifyClient
 
 RETRY_AFTER_PROGRESS: Final = timedelta(milliseconds=250)
@@ -36,6 +44,7 @@ HEARTBEAT_EVERY: Final = timedelta(seconds=2)
 heartbeat timeout of a few times this, so a dead worker's activity is retried on a
 live one within seconds, not at its start-to-close timeout."""
 _STREAK: Final = "attempts_without_progress"
+T = TypeVar("T")
 
 
 class KeepAlive:
@@ -60,6 +69,12 @@ class KeepAlive:
         """One step forward: record ``details`` for the next attempt, and beat now."""
         self.progressed = True
         self.remember(*details)
+
+    @property
+    def details(self) -> tuple[Any, ...]:
+        """The details recorded last: until this attempt records any, the previous
+        attempt's (without the keep-alive's own)."""
+        return self._details
 
     def remember(self, *details: Any) -> None:
         """Record ``details`` for the next attempt, and beat now, without a step forward."""
@@ -106,6 +121,27 @@ async def kept_alive(every: timedelta = HEARTBEAT_EVERY) -> AsyncIterator[KeepAl
             await task
 
 
+async def until_stopped(work: Callable[[asyncio.Event], Coroutine[Any, Any, T]]) -> T:
+    """Runs ``work(stop)`` and returns what it returns. A cancellation of the activity
+    (the workflow's, on a pause or a cancel; or the worker's, shutting down) does not
+    interrupt it: it sets ``stop``, which ``work`` checks between two steps, and the
+    activity completes with what was done (a step half done would leave a request
+    unanswered, and its items to be sent again)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(work(stop))
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            stop.set()
+            # Python 3.11+: without uncancel, the next await would raise again at once.
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+
+
 def _backs_off(error: ApplicationError) -> bool:
     """Retried by the policy's backoff: neither refused for good nor given its own wait."""
     return not error.non_retryable and error.next_retry_delay is None
@@ -136,16 +172,49 @@ class SpotifyActivities:
         self._calls = SpotifyCalls(gate)
 
     def _client(
-        self, account_id: str, traffic_owner: str | None = None
+        self,
+        account_id: str,
+        traffic_owner: str | None = None,
+        *,
+        traffic: TrafficRecorder | None = None,
     ) -> AbstractAsyncContextManager[SpotifyClient]:
         """The account's client, every request of it behind the gate and counted in the
-        ledger for ``traffic_owner`` (the batch or scan it works for)."""
-        return self._spotify.client(account_id, traffic_owner)
+        ledger for ``traffic_owner`` (the batch or scan it works for), or by ``traffic``
+        (a recorder whose answers ``_finish_chunk`` writes)."""
+        return self._spotify.client(account_id, traffic_owner, traffic=traffic)
 
     async def aclose(self) -> None:
         """Closes the clients this group made itself (none when given ``spotify``)."""
         if self._own_spotify:
             await self._spotify.aclose()
+
+    def _chunk_traffic(self, batch_id: str) -> TrafficRecorder:
+        """A recorder of the batch's requests whose answers wait for ``_finish_chunk``
+        (each request is still counted sent before it leaves)."""
+        return TrafficRecorder(self._ledger, batch_id, defer_answers=True)
+
+    async def _finish_chunk(
+        self,
+        batch_id: str,
+        chunk: int,
+        marks: Sequence[ItemMark] = (),
+        traffic: TrafficRecorder | None = None,
+    ) -> ChunkEnd:
+        """The chunk's items' ``marks`` and the answers ``traffic`` holds, written in
+        one transaction, which also reads the chunk's tallies and the batch's traffic."""
+        calls = traffic.answers() if traffic is not None else {}
+        end = await self._ledger.finish_chunk(batch_id, chunk, marks, calls=calls)
+        if traffic is not None:
+            traffic.answers_written(calls)
+        return end
+
+    async def _give_up(self, batch_id: str, chunk: int, error: str) -> ChunkEnd:
+        """Ends the chunk's unfinished items failed with ``error`` (its activity failed
+        for good); the ends already recorded stay."""
+        items = await self._ledger.chunk_items(batch_id, chunk)
+        unfinished = tuple(i.key for i in items if i.status not in TERMINAL_ITEM_STATUSES)
+        marks = [ItemMark(batch_id, unfinished, ItemStatus.FAILED, error=error)]
+        return await self._finish_chunk(batch_id, chunk, marks if unfinished else ())
 
 
 def tally_items(items: Sequence[ActionItemRecord]) -> dict[EntityType, ItemTally]:

@@ -43,7 +43,8 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
@@ -193,11 +194,17 @@ class TrafficRecorder:
     """Counts one owner's (a batch's, a scan's) requests in the ledger as they happen:
     ``sent`` before a request leaves, its status once answered, ``held_back`` when the
     gate kept it in, and every wait a 429 imposed. A worker killed mid-request leaves
-    that request counted as sent, as Spotify counted it."""
+    that request counted as sent, as Spotify counted it.
 
-    def __init__(self, ledger: Ledger, owner_id: str) -> None:
+    With ``defer_answers`` the statuses wait in memory (``answers``) for the caller to
+    write them with its own bookkeeping (a chunk's outcome, in one transaction), or for
+    ``flush`` when the client closes; ``sent`` is never deferred."""
+
+    def __init__(self, ledger: Ledger, owner_id: str, *, defer_answers: bool = False) -> None:
         self._ledger = ledger
         self.owner_id = owner_id
+        self._defer_answers = defer_answers
+        self._answers: Counter[tuple[str, str]] = Counter()
 
     async def sent(self, endpoint: str) -> None:
         await self._ledger.count_calls(self.owner_id, {(endpoint, SENT): 1})
@@ -208,7 +215,25 @@ class TrafficRecorder:
         await self.held_back(endpoint, now, until)
 
     async def answered(self, endpoint: str, status: int) -> None:
+        if self._defer_answers:
+            self._answers[(endpoint, str(status))] += 1
+            return
         await self._ledger.count_calls(self.owner_id, {(endpoint, str(status)): 1})
+
+    def answers(self) -> dict[tuple[str, str], int]:
+        """The statuses counted and not yet written (with ``defer_answers``)."""
+        return {outcome: count for outcome, count in self._answers.items() if count > 0}
+
+    def answers_written(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """``counts`` (from ``answers``) are in the ledger now."""
+        self._answers.subtract(counts)
+
+    async def flush(self) -> None:
+        """Writes the statuses still waiting in memory."""
+        counts = self.answers()
+        if counts:
+            await self._ledger.count_calls(self.owner_id, counts)
+            self.answers_written(counts)
 
     async def held_back(self, endpoint: str, now: datetime, until: datetime) -> None:
         await self._ledger.count_calls(self.owner_id, {(endpoint, HELD_BACK): 1})
@@ -348,18 +373,27 @@ class WarmSpotify:
 
     @asynccontextmanager
     async def client(
-        self, account_id: str, traffic_owner: str | None = None
+        self,
+        account_id: str,
+        traffic_owner: str | None = None,
+        *,
+        traffic: TrafficRecorder | None = None,
     ) -> AsyncIterator[SpotifyClient]:
         """The account's client, every request of it behind the gate and, with
-        ``traffic_owner``, counted in the ledger for that batch or scan (the requests
-        of this activity's task only: the owner is a context variable)."""
-        owner = None if traffic_owner is None else TrafficRecorder(self._ledger, traffic_owner)
-        token = _TRAFFIC.set(owner)
+        ``traffic_owner`` (or a ``traffic`` recorder of the caller's), counted in the
+        ledger for that batch or scan (the requests of this activity's task only: the
+        recorder is a context variable). Answers a recorder deferred and its caller did
+        not write are written when the client is given back."""
+        if traffic is None and traffic_owner is not None:
+            traffic = TrafficRecorder(self._ledger, traffic_owner)
+        token = _TRAFFIC.set(traffic)
         try:
             async with self._clients.client(account_id) as client:
                 yield client
         finally:
             _TRAFFIC.reset(token)
+            if traffic is not None:
+                await traffic.flush()
 
     async def aclose(self) -> None:
         await self._clients.aclose()

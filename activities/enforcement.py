@@ -5,6 +5,14 @@ idempotently; a chunk re-reads its items from the ledger and sends only those no
 done, and what it sends is idempotent on Spotify's side (removing what is already gone
 changes nothing), so a retried chunk never does harm.
 
+One activity applies a few consecutive chunks of a lane, one after another. Each chunk
+costs the ledger two round trips: its items read and claimed (in progress) in one,
+their ends written with the call's answer, and its tallies and the batch's traffic
+read, in another (``SpotifyActivities._finish_chunk``). The request itself is counted
+sent before it leaves, apart (``activities._spotify_calls``). A chunk is whole or not
+begun: a cancellation (a pause, a cancel) or a worker shutting down stops the activity
+between two chunks, never inside one.
+
 The batch's items are made once the batch holds the account's turn (see
 ``activities.batch``): an item another enforcement removed after this plan saw it is
 skipped then, naming that batch, so it is neither sent nor later put back by this
@@ -13,26 +21,37 @@ batch's rollback. Every request is counted in the ledger as it happens.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
-from activities._base import SpotifyActivities, kept_alive, refusal_error, tally_items
-from enforcer.ledger import ActionItemRecord, LedgerError
+from activities._base import (
+    KeepAlive,
+    SpotifyActivities,
+    kept_alive,
+    refusal_error,
+    until_stopped,
+)
+from activities._spotify_calls import TrafficRecorder
+from enforcer.ledger import ActionItemRecord, ChunkEnd, ItemMark, LedgerError
 from enforcer.models import (
     SNAPSHOT_AFTER,
     TERMINAL_ITEM_STATUSES,
+    ApiTraffic,
     BatchKind,
     BatchStatus,
     ChunkFailure,
     ChunkLayout,
     ChunkOutcome,
-    ChunkRequest,
+    ChunksRequest,
     EnforcementSummary,
     EntityType,
     FinishBatch,
     ItemStatus,
+    ItemTally,
     StartBatch,
 )
 from enforcer.spotify import Generation, Operation, SpotifyClient
@@ -62,7 +81,7 @@ class EnforcementActivities(SpotifyActivities):
 
     def spotify_activities(self) -> Sequence[Callable[..., Any]]:
         """The activities that write to Spotify: the rate-capped Spotify task queue."""
-        return [self.apply_chunk]
+        return [self.apply_chunks]
 
     @activity.defn(name="start_enforcement_batch")
     async def start_batch(self, start: StartBatch) -> None:
@@ -118,43 +137,70 @@ class EnforcementActivities(SpotifyActivities):
         await self._ledger.set_batch_status(start.batch_id, BatchStatus.RUNNING)
         return layout
 
-    @activity.defn(name="apply_enforcement_chunk")
-    async def apply_chunk(self, request: ChunkRequest) -> ChunkOutcome:
-        """One Spotify call (or none, when a retry finds the chunk done) for one chunk."""
-        items = await self._ledger.chunk_items(request.batch_id, request.chunk)
-        unfinished = [item for item in items if item.status not in TERMINAL_ITEM_STATUSES]
-        legacy: tuple[str, ...] = ()
-        if unfinished:
-            keys = [item.key for item in unfinished]
-            await self._ledger.mark_items(request.batch_id, keys, ItemStatus.IN_PROGRESS)
-            async with kept_alive(), self._client(request.account_id, request.batch_id) as client:
-                refusal, snapshot = await self._calls(lambda: _remove(client, unfinished))
-                legacy = _legacy_operations(client)
-            await self._record(request.batch_id, unfinished, refusal, snapshot)
-        finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
+    @activity.defn(name="apply_enforcement_chunks")
+    async def apply_chunks(self, request: ChunksRequest) -> ChunkOutcome:
+        """One Spotify call per chunk (none for a chunk a retry finds done), chunk after
+        chunk; it stops after the chunk in hand when cancelled (a pause, a cancel) or
+        when its worker shuts down, and says which chunks it finished."""
+        traffic = self._chunk_traffic(request.batch_id)
+        async with (
+            kept_alive() as keep_alive,
+            self._client(request.account_id, traffic=traffic) as client,
+        ):
+            return await until_stopped(
+                lambda stop: self._apply_chunks(request, client, traffic, keep_alive, stop)
+            )
+
+    async def _apply_chunks(
+        self,
+        request: ChunksRequest,
+        client: SpotifyClient,
+        traffic: TrafficRecorder,
+        keep_alive: KeepAlive,
+        stop: asyncio.Event,
+    ) -> ChunkOutcome:
+        applied = _Applied.recalled(keep_alive.details)
+        latest: ApiTraffic | None = None
+        for chunk in request.chunks:
+            if chunk in applied.chunks:
+                continue
+            if stop.is_set() or activity.is_worker_shutdown():
+                break
+            end = await self._apply_chunk(request.batch_id, chunk, client, traffic)
+            latest = end.traffic
+            applied = applied.add(chunk, end.tallies, _legacy_operations(client))
+            # Where a retry carries on from (the ledger says the same, read again).
+            keep_alive.beat(applied.model_dump(mode="json"))
+        if latest is None:
+            latest = await self._ledger.traffic(request.batch_id)
         return ChunkOutcome(
-            chunk=request.chunk,
-            tallies=tally_items(finished),
-            traffic=await self._ledger.traffic(request.batch_id),
-            legacy_operations=legacy,
+            chunks=applied.chunks,
+            tallies=applied.tallies,
+            traffic=latest,
+            legacy_operations=applied.legacy_operations,
+        )
+
+    async def _apply_chunk(
+        self, batch_id: str, chunk: int, client: SpotifyClient, traffic: TrafficRecorder
+    ) -> ChunkEnd:
+        """Claims the chunk's unfinished items, makes the call, and writes its end (the
+        items' fates, the answers, in one transaction)."""
+        items = await self._ledger.claim_chunk(batch_id, chunk)
+        unfinished = [item for item in items if item.status not in TERMINAL_ITEM_STATUSES]
+        if not unfinished:
+            return await self._finish_chunk(batch_id, chunk, (), traffic)
+        refusal, snapshot = await self._calls(lambda: _remove(client, unfinished))
+        keys = tuple(item.key for item in unfinished)
+        return await self._finish_chunk(
+            batch_id, chunk, [_ending(batch_id, keys, refusal, snapshot)], traffic
         )
 
     @activity.defn(name="give_up_enforcement_chunk")
     async def give_up_chunk(self, failure: ChunkFailure) -> ChunkOutcome:
         """Ends a chunk's unfinished items failed, with the error that ended the chunk."""
         request = failure.chunk
-        items = await self._ledger.chunk_items(request.batch_id, request.chunk)
-        unfinished = [item.key for item in items if item.status not in TERMINAL_ITEM_STATUSES]
-        if unfinished:
-            await self._ledger.mark_items(
-                request.batch_id, unfinished, ItemStatus.FAILED, error=failure.error
-            )
-        finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
-        return ChunkOutcome(
-            chunk=request.chunk,
-            tallies=tally_items(finished),
-            traffic=await self._ledger.traffic(request.batch_id),
-        )
+        end = await self._give_up(request.batch_id, request.chunk, failure.error)
+        return ChunkOutcome(chunks=(request.chunk,), tallies=end.tallies, traffic=end.traffic)
 
     @activity.defn(name="finish_enforcement_batch")
     async def finish_batch(self, finish: FinishBatch) -> EnforcementSummary:
@@ -191,25 +237,49 @@ class EnforcementActivities(SpotifyActivities):
         )
         return summary
 
-    async def _record(
-        self,
-        batch_id: str,
-        items: Sequence[ActionItemRecord],
-        refusal: SpotifyHTTPError | None,
-        snapshot: str | None,
-    ) -> None:
-        keys = [item.key for item in items]
-        if refusal is None:
-            # A playlist's new snapshot_id: a rollback that finds it still there knows
-            # the playlist is as enforcement left it without reading it.
-            kept = {} if snapshot is None else {SNAPSHOT_AFTER: snapshot}
-            await self._ledger.mark_items(
-                batch_id, keys, ItemStatus.COMPLETED, after_state={"present": False, **kept}
-            )
-        elif isinstance(refusal, _SKIPPING_REFUSALS):
-            await self._ledger.mark_items(batch_id, keys, ItemStatus.SKIPPED, error=str(refusal))
-        else:
-            await self._ledger.mark_items(batch_id, keys, ItemStatus.FAILED, error=str(refusal))
+
+def _ending(
+    batch_id: str, keys: tuple[str, ...], refusal: SpotifyHTTPError | None, snapshot: str | None
+) -> ItemMark:
+    """How the chunk's items end: completed, or failed (400) or skipped (403, 404, 410)
+    with Spotify's reason."""
+    if refusal is None:
+        # A playlist's new snapshot_id: a rollback that finds it still there knows
+        # the playlist is as enforcement left it without reading it.
+        kept = {} if snapshot is None else {SNAPSHOT_AFTER: snapshot}
+        return ItemMark(
+            batch_id, keys, ItemStatus.COMPLETED, after_state={"present": False, **kept}
+        )
+    if isinstance(refusal, _SKIPPING_REFUSALS):
+        return ItemMark(batch_id, keys, ItemStatus.SKIPPED, error=str(refusal))
+    return ItemMark(batch_id, keys, ItemStatus.FAILED, error=str(refusal))
+
+
+class _Applied(BaseModel):
+    """The chunks an activity finished so far, in its heartbeat details: a retry skips
+    them (the ledger knows them ended too; this spares reading them again)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    chunks: tuple[int, ...] = ()
+    tallies: dict[EntityType, ItemTally] = {}
+    legacy_operations: tuple[str, ...] = ()
+
+    @classmethod
+    def recalled(cls, details: Sequence[Any]) -> _Applied:
+        return cls.model_validate(details[0]) if details else cls()
+
+    def add(
+        self, chunk: int, tallies: dict[EntityType, ItemTally], legacy: tuple[str, ...]
+    ) -> _Applied:
+        summed = dict(self.tallies)
+        for kind, tally in tallies.items():
+            summed[kind] = summed.get(kind, ItemTally()) + tally
+        return _Applied(
+            chunks=(*self.chunks, chunk),
+            tallies=summed,
+            legacy_operations=tuple(sorted({*self.legacy_operations, *legacy})),
+        )
 
 
 async def _remove(

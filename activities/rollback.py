@@ -53,8 +53,8 @@ from typing import Any, Final, TypeVar
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
-from activities._base import KeepAlive, SpotifyActivities, kept_alive, refusal_error, tally_items
-from enforcer.ledger import ActionItemRecord, BatchRecord, Ledger, LedgerError
+from activities._base import KeepAlive, SpotifyActivities, kept_alive, refusal_error
+from enforcer.ledger import ActionItemRecord, BatchRecord, ChunkEnd, ItemMark, Ledger, LedgerError
 from enforcer.models import (
     SNAPSHOT_AFTER,
     TERMINAL_BATCH_STATUSES,
@@ -276,17 +276,8 @@ class RollbackActivities(SpotifyActivities):
         """A compensation that failed for good: its unfinished items end failed, with why;
         the originals stay completed (a later rollback may try them again)."""
         request = failure.chunk
-        items = await self._ledger.chunk_items(request.batch_id, request.chunk)
-        unfinished = [item.key for item in items if item.status not in TERMINAL_ITEM_STATUSES]
-        await self._ledger.mark_items(
-            request.batch_id, unfinished, ItemStatus.FAILED, error=failure.error
-        )
-        finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
-        return RestoreOutcome(
-            chunk=request.chunk,
-            tallies=tally_items(finished),
-            traffic=await self._ledger.traffic(request.batch_id),
-        )
+        end = await self._give_up(request.batch_id, request.chunk, failure.error)
+        return RestoreOutcome(chunks=(request.chunk,), tallies=end.tallies, traffic=end.traffic)
 
     @activity.defn(name="finish_rollback")
     async def finish_rollback(self, finish: FinishRollback) -> RollbackSummary:
@@ -376,14 +367,15 @@ class RollbackActivities(SpotifyActivities):
     async def restore_playlist(self, request: RestoreChunkRequest) -> RestoreOutcome:
         """Puts one playlist's removed items back at their places, each insert call
         checked by the playlist's ``snapshot_id`` first (see the module's docstring)."""
-        items = await self._ledger.chunk_items(request.batch_id, request.chunk)
+        items = await self._ledger.claim_chunk(request.batch_id, request.chunk)
         unfinished = [item for item in items if item.status not in TERMINAL_ITEM_STATUSES]
         earlier = _previous_attempts()
         if not unfinished:
+            end = await self._finish_chunk(request.batch_id, request.chunk)
             return RestoreOutcome(
-                chunk=request.chunk,
-                tallies=tally_items(items),
-                traffic=await self._ledger.traffic(request.batch_id),
+                chunks=(request.chunk,),
+                tallies=end.tallies,
+                traffic=end.traffic,
                 calls_found_applied=earlier.calls_found_applied,
                 replans=earlier.replans,
             )
@@ -393,9 +385,6 @@ class RollbackActivities(SpotifyActivities):
         undone = await self._ledger.batch(request.rollback_of)
         original = await self._ledger.planned_playlist(undone.plan_id, playlist_id)
         restore = {_original_key(item) for item in unfinished}
-        await self._ledger.mark_items(
-            request.batch_id, [item.key for item in unfinished], ItemStatus.IN_PROGRESS
-        )
         restoring = _PlaylistRestoring(
             self._ledger,
             request.batch_id,
@@ -404,35 +393,33 @@ class RollbackActivities(SpotifyActivities):
             _PlaylistFacts(removed, restore, left_by_enforcement, original),
             earlier,
         )
+        traffic = self._chunk_traffic(request.batch_id)
         async with (
             kept_alive() as keep_alive,
-            self._client(request.account_id, request.batch_id) as client,
+            self._client(request.account_id, traffic=traffic) as client,
         ):
             try:
                 refusal = await self._calls(lambda: restoring.run(client, keep_alive))
             except Exception:
                 keep_alive.remember(restoring.attempts())
                 raise
-        keys = [item.key for item in unfinished]
-        if refusal is None:
-            # The originals first: a retry after a crash between the two writes finds
-            # them back in the playlist, and nothing left to insert.
-            await self._ledger.mark_items(
-                request.rollback_of, sorted(restore), ItemStatus.ROLLED_BACK
-            )
-            await self._ledger.mark_items(
-                request.batch_id, keys, ItemStatus.COMPLETED, after_state={"present": True}
-            )
-        else:
-            await self._ledger.mark_items(
-                request.batch_id, keys, ItemStatus.FAILED, error=str(refusal)
-            )
-        finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
+            keys = tuple(item.key for item in unfinished)
+            if refusal is None:
+                # The originals with the rollback's own items, in one transaction.
+                marks = [
+                    ItemMark(request.rollback_of, tuple(sorted(restore)), ItemStatus.ROLLED_BACK),
+                    ItemMark(
+                        request.batch_id, keys, ItemStatus.COMPLETED, after_state={"present": True}
+                    ),
+                ]
+            else:
+                marks = [ItemMark(request.batch_id, keys, ItemStatus.FAILED, error=str(refusal))]
+            end = await self._finish_chunk(request.batch_id, request.chunk, marks, traffic)
         attempts = restoring.attempts()
         return RestoreOutcome(
-            chunk=request.chunk,
-            tallies=tally_items(finished),
-            traffic=await self._ledger.traffic(request.batch_id),
+            chunks=(request.chunk,),
+            tallies=end.tallies,
+            traffic=end.traffic,
             calls_found_applied=attempts.calls_found_applied,
             replans=attempts.replans,
         )
@@ -470,63 +457,69 @@ class RollbackActivities(SpotifyActivities):
     async def restore_library_chunk(self, request: RestoreChunkRequest) -> RestoreOutcome:
         """Likes songs again with their dates (where Spotify allows), saves albums and
         follows artists again: idempotent calls, so a retry simply sends them again."""
-        items = await self._ledger.chunk_items(request.batch_id, request.chunk)
+        items = await self._ledger.claim_chunk(request.batch_id, request.chunk)
         unfinished = [item for item in items if item.status not in TERMINAL_ITEM_STATUSES]
-        if unfinished:
-            await self._ledger.mark_items(
-                request.batch_id, [item.key for item in unfinished], ItemStatus.IN_PROGRESS
-            )
-            async with (
-                kept_alive() as keep_alive,
-                self._client(request.account_id, request.batch_id) as client,
-            ):
+        if not unfinished:
+            end = await self._finish_chunk(request.batch_id, request.chunk)
+            return RestoreOutcome(chunks=(request.chunk,), tallies=end.tallies, traffic=end.traffic)
+        traffic = self._chunk_traffic(request.batch_id)
+        async with (
+            kept_alive() as keep_alive,
+            self._client(request.account_id, traffic=traffic) as client,
+        ):
+            ends: list[ChunkEnd] = []
 
-                async def saved(part: Sequence[ActionItemRecord], dates_lost: set[str]) -> None:
-                    await self._record_library(
-                        request, part, _LibraryFates(frozenset(dates_lost), refused={})
-                    )
-                    keep_alive.beat()
+            async def saved(part: Sequence[ActionItemRecord], dates_lost: set[str]) -> None:
+                # Each call's items, with the answers so far, before the next call goes.
+                marks = _library_marks(request, part, _LibraryFates(frozenset(dates_lost), {}))
+                ends.append(
+                    await self._finish_chunk(request.batch_id, request.chunk, marks, traffic)
+                )
+                keep_alive.beat()
 
-                refused = await self._calls(lambda: _save_library(client, unfinished, saved))
-            await self._record_library(
-                request,
-                [item for item in unfinished if item.key in refused],
-                _LibraryFates(frozenset(), refused=refused),
-            )
-        finished = await self._ledger.chunk_items(request.batch_id, request.chunk)
+            refused = await self._calls(lambda: _save_library(client, unfinished, saved))
+            if refused or not ends or traffic.answers():
+                marks = _library_marks(
+                    request,
+                    [item for item in unfinished if item.key in refused],
+                    _LibraryFates(frozenset(), refused=refused),
+                )
+                ends.append(
+                    await self._finish_chunk(request.batch_id, request.chunk, marks, traffic)
+                )
         return RestoreOutcome(
-            chunk=request.chunk,
-            tallies=tally_items(finished),
-            traffic=await self._ledger.traffic(request.batch_id),
+            chunks=(request.chunk,), tallies=ends[-1].tallies, traffic=ends[-1].traffic
         )
 
-    async def _record_library(
-        self,
-        request: RestoreChunkRequest,
-        items: Sequence[ActionItemRecord],
-        fates: _LibraryFates,
-    ) -> None:
-        by_key = {item.key: item for item in items}
-        restored = [key for key in by_key if key not in fates.refused]
-        exact = [key for key in restored if key not in fates.dates_lost]
-        inexact = [key for key in restored if key in fates.dates_lost]
-        await self._ledger.mark_items(
+
+def _library_marks(
+    request: RestoreChunkRequest, items: Sequence[ActionItemRecord], fates: _LibraryFates
+) -> list[ItemMark]:
+    """The originals of the items back, rolled back; the items back, completed (without
+    their dates, noted); those Spotify refused, failed with its reason."""
+    by_key = {item.key: item for item in items}
+    restored = [key for key in by_key if key not in fates.refused]
+    exact = tuple(key for key in restored if key not in fates.dates_lost)
+    inexact = tuple(key for key in restored if key in fates.dates_lost)
+    marks = [
+        ItemMark(
             request.rollback_of,
-            [_original_key(by_key[key]) for key in restored],
+            tuple(_original_key(by_key[key]) for key in restored),
             ItemStatus.ROLLED_BACK,
-        )
-        marks: tuple[tuple[list[str], dict[str, Any]], ...] = (
-            (exact, {"present": True}),
-            (inexact, {"present": True, DATES_LOST: True}),
-        )
-        for keys, after in marks:
-            await self._ledger.mark_items(
-                request.batch_id, keys, ItemStatus.COMPLETED, after_state=after
-            )
-        for key, refusal in fates.refused.items():
-            await self._ledger.mark_items(
-                request.batch_id, [key], ItemStatus.FAILED, error=str(refusal)
-            )
+        ),
+        ItemMark(request.batch_id, exact, ItemStatus.COMPLETED, after_state={"present": True}),
+        ItemMark(
+            request.batch_id,
+            inexact,
+            ItemStatus.COMPLETED,
+            after_state={"present": True, DATES_LOST: True},
+        ),
+    ]
+    marks.extend(
+        ItemMark(request.batch_id, (key,), ItemStatus.FAILED, error=str(refusal))
+        for key, refusal in fates.refused.items()
+    )
+    return [mark for mark in marks if mark.keys]
 
 
 @dataclass(frozen=True)

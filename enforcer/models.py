@@ -381,6 +381,14 @@ class ChunkRequest(DomainModel):
     chunk: int
 
 
+class ChunksRequest(DomainModel):
+    """Consecutive chunks of one lane, applied one after another by one activity."""
+
+    batch_id: str
+    account_id: str
+    chunks: tuple[int, ...] = Field(min_length=1)
+
+
 class ChunkFailure(DomainModel):
     """A chunk that failed for good, and the error its items end with."""
 
@@ -496,9 +504,12 @@ class ApiTraffic(DomainModel):
 
 
 class ChunkOutcome(DomainModel):
-    """What one chunk did: its items' fates, and the batch's traffic when it ended."""
+    """What one activity's chunks did: their items' fates, and the batch's traffic when
+    the last of them ended. An activity stopped early (a pause, a cancel, a worker
+    shutting down) names only the chunks it finished; the others run again later."""
 
-    chunk: int
+    chunks: tuple[int, ...]
+    """The chunks finished: every item of them ended."""
     tallies: dict[EntityType, ItemTally] = Field(default_factory=dict)
     traffic: ApiTraffic = Field(default_factory=ApiTraffic)
     """The whole batch's requests so far, as the ledger counted them."""
@@ -548,8 +559,8 @@ class BatchState(DomainModel):
     """Once a rollback has run, of the batch undone: how much of it is back."""
 
     def count(self, outcome: ChunkOutcome) -> None:
-        """Adds a finished chunk's outcome (outcomes may come in any order)."""
-        self.chunks_done += 1
+        """Adds finished chunks' outcome (outcomes may come in any order)."""
+        self.chunks_done += len(outcome.chunks)
         for entity_type, tally in outcome.tallies.items():
             self.tallies[entity_type] = self.tallies.get(entity_type, ItemTally()) + tally
         if outcome.traffic.sent + outcome.traffic.held_back >= (

@@ -1,9 +1,10 @@
 """What enforcement and rollback share: running one batch of chunks on Temporal.
 
-A batch is an ordered list of chunks, each one activity on the rate-capped Spotify task
-queue, run a few at a time in the batch's order, the chunks of one lane (one playlist)
-one after another. ``BatchWorkflow`` holds the machinery; each workflow says what a
-chunk is, what its batch's order is and what it does before and after.
+A batch is an ordered list of chunks, run by activities on the rate-capped Spotify task
+queue (up to ``_chunks_per_activity`` consecutive chunks of one lane each), a few at a
+time in the batch's order, the chunks of one lane (one playlist) one after another.
+``BatchWorkflow`` holds the machinery; each workflow says what a chunk is, how many an
+activity takes, what its batch's order is and what it does before and after.
 
 Invariants:
 - The workflow's whole state is one ``BatchState``: the ``progress`` query, the Web UI's
@@ -17,6 +18,10 @@ Invariants:
   does not take changes nothing and is logged; so is a signal of an unknown name.
 - Every Spotify activity heartbeats: a chunk of a dead worker is retried on a live one
   within ``SPOTIFY_HEARTBEAT_TIMEOUT`` (seconds, not its start-to-close timeout).
+- A control takes effect within about one chunk: an activity of several chunks is
+  cancelled on a pause or a cancel, finishes the chunk in hand and completes with the
+  chunks it did; the others go back to the front of the window, in order, and a chunk
+  is counted once, when an outcome names it done.
 - A run continues as new between windows of chunks once Temporal suggests it or its
   history passes ``HISTORY_EVENTS_PER_RUN``: every run stays well under 10,000 events.
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections import deque
 from collections.abc import Sequence
 from datetime import timedelta
@@ -32,7 +38,7 @@ from typing import Any, ClassVar, Final, Generic, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 from workflows.policies import LEDGER_RETRY, SPOTIFY_PATIENCE, SPOTIFY_RETRY
 
@@ -56,9 +62,9 @@ with workflow.unsafe.imports_passed_through():
 
 StateT = TypeVar("StateT", bound=BatchState)
 
-CHUNKS_PER_WINDOW: Final = 200
-"""Chunks a run starts before it checks whether to continue as new (about 1,000
-history events)."""
+ACTIVITIES_PER_WINDOW: Final = 200
+"""Activities' worth of chunks (``_chunks_per_activity`` each) a run starts before it
+checks whether to continue as new (about 1,000 history events)."""
 HISTORY_EVENTS_PER_RUN: Final = 4_000
 """A run continues as new past this many events even if Temporal does not suggest it."""
 SPOTIFY_HEARTBEAT_TIMEOUT: Final = timedelta(seconds=10)
@@ -82,6 +88,8 @@ class BatchWorkflow(Generic[StateT]):
     _done_word: ClassVar[str] = "done"
     """What a completed item is, in the Web UI: "removed", "restored"."""
     _chunk_start_to_close: ClassVar[timedelta] = timedelta(minutes=2)
+    _chunks_per_activity: ClassVar[int] = 1
+    """Chunks one activity may run, one after another."""
 
     def __init__(self) -> None:
         self._in_flight = 0
@@ -95,8 +103,9 @@ class BatchWorkflow(Generic[StateT]):
         """The chunk at ``position`` in the batch's order (the ledger's order here)."""
         return position
 
-    async def _apply_chunk(self, chunk: int) -> ChunkOutcome:
-        """Runs one chunk's activity (``self._spotify_activity`` gives its options)."""
+    def _start_chunks(self, chunks: list[int]) -> workflow.ActivityHandle[ChunkOutcome]:
+        """Starts the activity of ``chunks`` (consecutive, of one lane; at most
+        ``_chunks_per_activity``), with ``self._spotify_activity``'s options."""
         raise NotImplementedError
 
     async def _give_up_chunk(self, chunk: int, error: str) -> ChunkOutcome:
@@ -292,7 +301,7 @@ class BatchWorkflow(Generic[StateT]):
         total = state.layout.chunks
         while state.next_position < total and not state.cancelled:
             first = state.next_position
-            count = min(CHUNKS_PER_WINDOW, total - first)
+            count = min(ACTIVITIES_PER_WINDOW * self._chunks_per_activity, total - first)
             await self._run_window(await self._window(first, count))
             state.next_position = first + count
             if state.next_position < total and not state.cancelled and self._history_full():
@@ -323,21 +332,44 @@ class BatchWorkflow(Generic[StateT]):
 
     async def _run_window(self, window: list[tuple[int, int]]) -> None:
         waiting = deque(window)
-        while waiting and not self._state.cancelled:
+        while not self._state.cancelled:
             await workflow.wait_condition(
-                lambda: self._state.cancelled or self._next_startable(waiting) is not None
+                lambda: (
+                    self._state.cancelled
+                    or (not waiting and self._in_flight == 0)
+                    or self._next_group(waiting) is not None
+                )
             )
-            if self._state.cancelled:
+            if self._state.cancelled or (not waiting and self._in_flight == 0):
                 break
-            startable = self._next_startable(waiting)
-            assert startable is not None
-            waiting.remove(startable)
-            chunk, lane = startable
+            group = self._next_group(waiting)
+            assert group is not None
+            for entry in group:
+                waiting.remove(entry)
+            lane = group[0][1]
             self._in_flight += 1
             if lane != LIBRARY_LANE:
                 self._busy_lanes.add(lane)
-            asyncio.create_task(self._chunk(chunk, lane))  # noqa: RUF006 - awaited below
+            chunks = [chunk for chunk, _lane in group]
+            asyncio.create_task(self._chunks(chunks, lane, waiting))  # noqa: RUF006 - awaited below
         await workflow.wait_condition(lambda: self._in_flight == 0)
+
+    def _next_group(self, waiting: deque[tuple[int, int]]) -> list[tuple[int, int]] | None:
+        """The next chunks one activity may run: the first startable one and those after
+        it in the batch's order of the same lane, numbered one after another; at most
+        ``_chunks_per_activity``, and fewer as the window runs out, so that the last
+        chunks of a window are shared among the activities in flight."""
+        first = self._next_startable(waiting)
+        if first is None:
+            return None
+        share = -(-len(waiting) // self._max_in_flight)
+        size = max(1, min(self._chunks_per_activity, share))
+        group = [first]
+        for chunk, lane in itertools.islice(waiting, waiting.index(first) + 1, None):
+            if len(group) >= size or lane != first[1] or chunk != group[-1][0] + 1:
+                break
+            group.append((chunk, lane))
+        return group
 
     def _next_startable(self, waiting: deque[tuple[int, int]]) -> tuple[int, int] | None:
         if self._state.paused or self._logins_awaited or self._in_flight >= self._max_in_flight:
@@ -348,23 +380,57 @@ class BatchWorkflow(Generic[StateT]):
             # Later chunks of a busy lane wait; so must nothing else of that lane.
         return None
 
-    async def _chunk(self, chunk: int, lane: int) -> None:
+    async def _chunks(self, chunks: list[int], lane: int, waiting: deque[tuple[int, int]]) -> None:
         try:
-            while True:
-                resumes = self._resumes
-                try:
-                    outcome = await self._apply_chunk(chunk)
-                except ActivityError as error:
-                    if error_type(error) == LOGIN_REQUIRED and not self._state.cancelled:
-                        await self._wait_for_login(resumed_after=resumes)
-                        continue
-                    cause = error.cause if error.cause is not None else error
-                    outcome = await self._give_up_chunk(chunk, str(cause))
-                self._count(outcome)
-                return
+            stopped = await self._run_group(chunks)
+            # Back to the front, in order: the lane is busy until this ends, so nothing
+            # of it can overtake them.
+            waiting.extendleft((chunk, lane) for chunk in reversed(stopped))
         finally:
             self._in_flight -= 1
             self._busy_lanes.discard(lane)
+
+    async def _run_group(self, chunks: list[int]) -> list[int]:
+        """Runs ``chunks`` (consecutive, of one lane) until each is done; returns those
+        a pause or a cancel stopped before they ran."""
+        pending = list(chunks)
+        while pending:
+            if self._state.paused or self._state.cancelled:
+                return pending
+            resumes = self._resumes
+            try:
+                outcome: ChunkOutcome | None = await self._applied(pending)
+            except ActivityError as error:
+                if isinstance(error.cause, CancelledError):
+                    outcome = None  # stopped before it finished a chunk
+                elif error_type(error) == LOGIN_REQUIRED and not self._state.cancelled:
+                    await self._wait_for_login(resumed_after=resumes)
+                    continue
+                elif len(pending) > 1:
+                    # Chunk by chunk, so that the error ends only the chunk it is of.
+                    for index, chunk in enumerate(pending):
+                        if stopped := await self._run_group([chunk]):
+                            return stopped + pending[index + 1 :]
+                    return []
+                else:
+                    cause = error.cause if error.cause is not None else error
+                    outcome = await self._give_up_chunk(pending[0], str(cause))
+            if outcome is not None:
+                self._count(outcome)
+                pending = [chunk for chunk in pending if chunk not in outcome.chunks]
+        return []
+
+    async def _applied(self, chunks: list[int]) -> ChunkOutcome:
+        """Runs the chunks' activity; one of several chunks is cancelled on a pause or a
+        cancel and finishes the chunk in hand first (it completes with the chunks done)."""
+        handle = self._start_chunks(chunks)
+        if len(chunks) > 1:
+            await workflow.wait_condition(
+                lambda: handle.done() or self._state.paused or self._state.cancelled
+            )
+            if not handle.done():
+                handle.cancel()
+        return await handle
 
     def _spotify_activity(self) -> dict[str, Any]:
         """Options of every chunk activity: the Spotify queue, heartbeats, 429 retries."""

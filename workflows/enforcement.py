@@ -10,10 +10,11 @@ workflow carries only references and counters; the items live in the ledger.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Final
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.workflow import ParentClosePolicy
+from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
 
 from workflows.batch import BatchWorkflow
 from workflows.policies import LEDGER_RETRY
@@ -27,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         ChunkLayout,
         ChunkOutcome,
         ChunkRequest,
+        ChunksRequest,
         EnforcementProgress,
         EnforcementRequest,
         EnforcementSummary,
@@ -44,9 +46,15 @@ def enforcement_workflow_id(account_id: str, plan_id: str) -> str:
     return f"enforce/{account_id}/{plan_id}"
 
 
+CHUNKS_PER_ACTIVITY: Final = 10
+"""Chunks (one Spotify call each) one activity removes, one after another: about 6
+history events for 10 calls instead of about 5 for each."""
+
+
 @workflow.defn
 class EnforcementWorkflow(BatchWorkflow[BatchState]):
     _done_word = "removed"
+    _chunks_per_activity = CHUNKS_PER_ACTIVITY
 
     def __init__(self) -> None:
         super().__init__()
@@ -133,10 +141,15 @@ class EnforcementWorkflow(BatchWorkflow[BatchState]):
             retry_policy=LEDGER_RETRY,
         )
 
-    async def _apply_chunk(self, chunk: int) -> ChunkOutcome:
-        return await workflow.execute_activity_method(
-            EnforcementActivities.apply_chunk,
-            self._chunk_request(chunk),
+    def _start_chunks(self, chunks: list[int]) -> workflow.ActivityHandle[ChunkOutcome]:
+        return workflow.start_activity_method(
+            EnforcementActivities.apply_chunks,
+            ChunksRequest(
+                batch_id=self._state.batch_id, account_id=self._account_id, chunks=tuple(chunks)
+            ),
+            # Cancelled on a pause or a cancel, it ends the chunk in hand and completes
+            # with what it did: the workflow waits for that answer.
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             **self._spotify_activity(),
         )
 

@@ -132,9 +132,11 @@ class RollbackWorkflow(BatchWorkflow[RollbackState]):
             return layout.library_chunks + position
         return position - layout.playlist_chunks
 
-    async def _apply_chunk(self, chunk: int) -> ChunkOutcome:
+    def _start_chunks(self, chunks: list[int]) -> workflow.ActivityHandle[ChunkOutcome]:
+        # One chunk an activity (``_chunks_per_activity``): a playlist is one already.
+        (chunk,) = chunks
         playlist = chunk >= self._state.layout.library_chunks
-        return await workflow.execute_activity_method(
+        return workflow.start_activity_method(
             RollbackActivities.restore_playlist
             if playlist
             else RollbackActivities.restore_library_chunk,

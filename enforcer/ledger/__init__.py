@@ -9,6 +9,8 @@ Workflow code must not import this package (it defines SQLModel tables, which
 Temporal's sandbox would define twice): activities use it, workflows carry IDs.
 """
 
+from enforcer.ledger._batches import ItemMark
+from enforcer.ledger._chunks import ChunkEnd
 from enforcer.ledger._engine import ledger_url
 from enforcer.ledger._errors import (
     BatchConflict,
@@ -54,9 +56,11 @@ __all__ = [
     "BatchRecord",
     "BatchStatus",
     "BlocklistEntry",
+    "ChunkEnd",
     "ChunksNotAssigned",
     "Gate",
     "InvalidLedgerValue",
+    "ItemMark",
     "ItemStatus",
     "Ledger",
     "LedgerError",

@@ -7,6 +7,8 @@ creating them again, or marking them again after a retried activity, is harmless
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import Row, func, insert, select, update
@@ -69,6 +71,18 @@ ITEM_COLUMNS: Final = (
     ACTION_ITEMS.c.chunk,
     ACTION_ITEMS.c.lane,
 )
+
+
+@dataclass(frozen=True)
+class ItemMark:
+    """Items of a batch to move to a status (``mark_items``' arguments), for writes that
+    move several sets of items in one transaction."""
+
+    batch_id: str
+    keys: tuple[str, ...]
+    status: ItemStatus
+    after_state: Mapping[str, Any] | None = None
+    error: str | None = None
 
 
 def _item_status(value: str) -> ItemStatus:
@@ -399,18 +413,30 @@ class BatchStore(StoreBase):
         leave an item as it is (see ``_UNCHANGED_WHEN_MARKED``), so a re-run is
         harmless. A key the batch does not have is ``NotOnList``: nothing changes.
         """
-        new_status = _item_status(status)
+        _item_status(status)
         if isinstance(keys, str):
             raise InvalidLedgerValue(f"expected a list of item keys, not the text {keys!r}")
-        unique = list(dict.fromkeys(keys))
+        mark = ItemMark(batch_id, tuple(keys), status, after_state=after_state, error=error)
+        if not mark.keys:
+            return
+        async with writing(self._engine) as connection:
+            await self._mark(connection, mark)
+
+    async def _mark(
+        self, connection: AsyncConnection, mark: ItemMark, now: datetime | None = None
+    ) -> None:
+        """``mark_items`` inside the caller's write transaction, at ``now`` if given."""
+        batch_id = mark.batch_id
+        new_status = _item_status(mark.status)
+        unique = list(dict.fromkeys(mark.keys))
         if not unique:
             return
-        now = utc_now()
+        now = now or utc_now()
         values: dict[str, Any] = {"status": new_status.value, "updated_at": now}
-        if after_state is not None:
-            values["after_state"] = to_json(dict(after_state), "after_state")
-        if error is not None:
-            values["error"] = error
+        if mark.after_state is not None:
+            values["after_state"] = to_json(dict(mark.after_state), "after_state")
+        if mark.error is not None:
+            values["error"] = mark.error
         elif new_status is ItemStatus.COMPLETED:
             values["error"] = None
         if new_status is ItemStatus.IN_PROGRESS:
@@ -418,31 +444,30 @@ class BatchStore(StoreBase):
             values["started_at"] = func.coalesce(ACTION_ITEMS.c.started_at, now)
         values["finished_at"] = now if new_status in TERMINAL_ITEM_STATUSES else None
         unchanged = [s.value for s in _UNCHANGED_WHEN_MARKED[new_status]]
-        async with writing(self._engine) as connection:
-            await self._lock_batch(connection, batch_id)
-            known: set[str] = set()
-            for chunk in chunks(unique):
-                known.update(
-                    await connection.scalars(
-                        select(ACTION_ITEMS.c.idempotency_key).where(
-                            ACTION_ITEMS.c.batch_id == batch_id,
-                            ACTION_ITEMS.c.idempotency_key.in_(chunk),
-                        )
-                    )
-                )
-            missing = [key for key in unique if key not in known]
-            if missing:
-                raise NotOnList(f"items of batch {batch_id!r}", missing)
-            for chunk in chunks(unique):
-                await connection.execute(
-                    update(ACTION_ITEMS)
-                    .where(
+        await self._lock_batch(connection, batch_id)
+        known: set[str] = set()
+        for chunk in chunks(unique):
+            known.update(
+                await connection.scalars(
+                    select(ACTION_ITEMS.c.idempotency_key).where(
                         ACTION_ITEMS.c.batch_id == batch_id,
                         ACTION_ITEMS.c.idempotency_key.in_(chunk),
-                        ACTION_ITEMS.c.status.not_in(unchanged),
                     )
-                    .values(**values)
                 )
+            )
+        missing = [key for key in unique if key not in known]
+        if missing:
+            raise NotOnList(f"items of batch {batch_id!r}", missing)
+        for chunk in chunks(unique):
+            await connection.execute(
+                update(ACTION_ITEMS)
+                .where(
+                    ACTION_ITEMS.c.batch_id == batch_id,
+                    ACTION_ITEMS.c.idempotency_key.in_(chunk),
+                    ACTION_ITEMS.c.status.not_in(unchanged),
+                )
+                .values(**values)
+            )
 
     async def set_after_state(
         self, batch_id: str, key: str, after_state: Mapping[str, Any]

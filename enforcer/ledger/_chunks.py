@@ -12,22 +12,25 @@ per playlist, because the chunks of one playlist must run in order.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from enforcer.ledger._base import text_of
-from enforcer.ledger._batches import ITEM_COLUMNS, BatchStore
+from enforcer.ledger._batches import ITEM_COLUMNS, BatchStore, ItemMark
 from enforcer.ledger._columns import utc_now
 from enforcer.ledger._engine import reading, writing
 from enforcer.ledger._errors import ChunksNotAssigned, InvalidLedgerValue, LedgerError
 from enforcer.ledger._records import ActionItemRecord
 from enforcer.ledger._tables import ACTION_ITEMS
+from enforcer.ledger._traffic import add_calls, call_rows, read_traffic
 from enforcer.models import (
     LIBRARY_LANE,
     TERMINAL_ITEM_STATUSES,
+    ApiTraffic,
     ChunkLanes,
     ChunkLayout,
     EntityType,
@@ -145,6 +148,27 @@ class _Cutter:
         assignments = self.add(lane_items)
         self.close()
         return assignments
+
+
+def _tallied(rows: Iterable[Any]) -> dict[EntityType, ItemTally]:
+    """Tallies per entity type from ``(entity type, status, count)`` rows."""
+    counted: dict[EntityType, Counter[str]] = {}
+    for entity_type, status, count in rows:
+        per_type = counted.setdefault(EntityType(entity_type), Counter())
+        field = _TALLIED_AS.get(ItemStatus(status))
+        if field is not None:
+            per_type[field] += int(count)
+    return {kind: ItemTally(**counted[kind]) for kind in EntityType if kind in counted}
+
+
+@dataclass(frozen=True)
+class ChunkEnd:
+    """What ``finish_chunk`` read once its writes were made."""
+
+    tallies: dict[EntityType, ItemTally]
+    """The chunk's items, ended, per entity type (a rolled-back item counts completed)."""
+    traffic: ApiTraffic
+    """The batch's requests so far."""
 
 
 class ChunkStore(BatchStore):
@@ -329,21 +353,87 @@ class ChunkStore(BatchStore):
         ``InvalidLedgerValue`` naming the chunks it has."""
         _count_of(chunk, "chunk", least=0)
         async with reading(self._engine) as connection:
-            rows = (
-                await connection.execute(
-                    select(*ITEM_COLUMNS)
-                    .where(ACTION_ITEMS.c.batch_id == batch_id, ACTION_ITEMS.c.chunk == chunk)
-                    .order_by(ACTION_ITEMS.c.id)
+            return await self._chunk_items(connection, batch_id, chunk)
+
+    async def claim_chunk(self, batch_id: str, chunk: int) -> list[ActionItemRecord]:
+        """The items of one chunk (as ``chunk_items``), those not yet ended moved to in
+        progress (an attempt counted) in the same transaction: one round trip before an
+        attempt at the chunk sends what is left of it. The records returned say what
+        the items are once claimed."""
+        _count_of(chunk, "chunk", least=0)
+        async with writing(self._engine) as connection:
+            items = await self._chunk_items(connection, batch_id, chunk)
+            unfinished = tuple(i.key for i in items if i.status not in TERMINAL_ITEM_STATUSES)
+            if not unfinished:
+                return items
+            now = utc_now()
+            claim = ItemMark(batch_id, unfinished, ItemStatus.IN_PROGRESS)
+            await self._mark(connection, claim, now)
+        # What the mark wrote, without reading the items again.
+        return [
+            item
+            if item.status in TERMINAL_ITEM_STATUSES
+            else item.model_copy(
+                update={
+                    "status": ItemStatus.IN_PROGRESS,
+                    "attempts": item.attempts + 1,
+                    "updated_at": now,
+                    "started_at": item.started_at or now,
+                    "finished_at": None,
+                }
+            )
+            for item in items
+        ]
+
+    async def finish_chunk(
+        self,
+        batch_id: str,
+        chunk: int,
+        marks: Sequence[ItemMark] = (),
+        *,
+        calls: Mapping[tuple[str, str], int] | None = None,
+    ) -> ChunkEnd:
+        """A chunk's bookkeeping in one transaction: its items' ``marks`` (each as
+        ``mark_items``), ``calls`` added to the batch's traffic (as ``count_calls``),
+        and what the chunk's items came to and the batch's traffic, read in the same
+        transaction. All of it or none is written."""
+        _count_of(chunk, "chunk", least=0)
+        call_counts = call_rows(batch_id, calls or {})
+        async with writing(self._engine) as connection:
+            await self._lock_batch(connection, batch_id)
+            for mark in marks:
+                await self._mark(connection, mark)
+            await add_calls(connection, call_counts)
+            # The chunk's rows, counted here: a GROUP BY makes SQLite scan the whole
+            # batch through another index (100,000 rows a chunk, the write lock held).
+            items = await connection.execute(
+                select(ACTION_ITEMS.c.entity_type, ACTION_ITEMS.c.status).where(
+                    ACTION_ITEMS.c.batch_id == batch_id, ACTION_ITEMS.c.chunk == chunk
                 )
-            ).all()
-            if not rows:
-                await self._check_cut(connection, batch_id)
-                layout = await self._layout(connection, batch_id)
-                assert layout is not None
-                has = f"0 to {layout.chunks - 1}" if layout.chunks else "none"
-                raise InvalidLedgerValue(
-                    f"batch {batch_id!r} has no chunk {chunk}: its chunks are {has}"
-                )
+            )
+            counted = Counter((entity_type, status) for entity_type, status in items)
+            tallies = _tallied((*key, count) for key, count in counted.items())
+            traffic = await read_traffic(connection, batch_id)
+        return ChunkEnd(tallies=tallies, traffic=traffic)
+
+    async def _chunk_items(
+        self, connection: AsyncConnection, batch_id: str, chunk: int
+    ) -> list[ActionItemRecord]:
+        rows = (
+            await connection.execute(
+                select(*ITEM_COLUMNS)
+                .where(ACTION_ITEMS.c.batch_id == batch_id, ACTION_ITEMS.c.chunk == chunk)
+                .order_by(ACTION_ITEMS.c.id)
+            )
+        ).all()
+        if not rows:
+            await self._check_cut(connection, batch_id)
+            layout = await self._layout(connection, batch_id)
+            assert layout is not None
+            has = f"0 to {layout.chunks - 1}" if layout.chunks else "none"
+            raise InvalidLedgerValue(
+                f"batch {batch_id!r} has no chunk {chunk}: its chunks are {has}"
+            )
         return [ActionItemRecord.model_validate(row._asdict()) for row in rows]
 
     async def skip_unfinished(self, batch_id: str, reason: str) -> int:
@@ -378,13 +468,7 @@ class ChunkStore(BatchStore):
                 .where(ACTION_ITEMS.c.batch_id == batch_id)
                 .group_by(ACTION_ITEMS.c.entity_type, ACTION_ITEMS.c.status)
             )
-            counted: dict[EntityType, Counter[str]] = {}
-            for entity_type, status, count in rows:
-                per_type = counted.setdefault(EntityType(entity_type), Counter())
-                field = _TALLIED_AS.get(ItemStatus(status))
-                if field is not None:
-                    per_type[field] += int(count)
-        return {kind: ItemTally(**counted[kind]) for kind in EntityType if kind in counted}
+            return _tallied(rows)
 
     async def item_errors(self, batch_id: str, *, limit: int) -> tuple[list[ItemError], int]:
         """The first ``limit`` failed or skipped items in plan order, each with its

@@ -12,10 +12,12 @@ library; taking it is an atomic insert-or-check, so two batches can never both h
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from enforcer.ledger._base import StoreBase, account_id_of, key_of, upsert_insert
 from enforcer.ledger._columns import require_aware, utc_now
@@ -25,32 +27,63 @@ from enforcer.ledger._tables import ACCOUNT_TURNS, API_CALLS, RATE_LIMIT_WAITS
 from enforcer.models import ApiTraffic, WaitPeriod, waited_seconds
 
 
+def call_rows(owner_id: str, counts: Mapping[tuple[str, str], int]) -> list[dict[str, Any]]:
+    """The rows ``add_calls`` writes, each checked: a bad count changes nothing."""
+    key_of(owner_id, "owner of API calls")
+    rows = []
+    for (endpoint, outcome), count in counts.items():
+        key_of(endpoint, "endpoint", max_length=128)
+        key_of(outcome, "call outcome", max_length=32)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise InvalidLedgerValue(f"a call count must be a positive integer, not {count!r}")
+        rows.append(
+            {"owner_id": owner_id, "endpoint": endpoint, "outcome": outcome, "count": count}
+        )
+    return rows
+
+
+async def add_calls(connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Adds the counts of ``rows`` (from ``call_rows``) inside the caller's transaction."""
+    for row in rows:
+        insert = upsert_insert(connection, API_CALLS).values(**row)
+        await connection.execute(
+            insert.on_conflict_do_update(
+                index_elements=[API_CALLS.c.owner_id, API_CALLS.c.endpoint, API_CALLS.c.outcome],
+                set_={"count": API_CALLS.c.count + insert.excluded.count},
+            )
+        )
+
+
+async def read_traffic(connection: AsyncConnection, owner_id: str) -> ApiTraffic:
+    """Everything the owner's requests did so far, as the caller's transaction sees it."""
+    calls = await connection.execute(
+        select(API_CALLS.c.endpoint, API_CALLS.c.outcome, API_CALLS.c.count).where(
+            API_CALLS.c.owner_id == owner_id
+        )
+    )
+    by_endpoint: dict[str, dict[str, int]] = {}
+    for endpoint, outcome, count in calls:
+        by_endpoint.setdefault(endpoint, {})[outcome] = count
+    waits = await connection.execute(
+        select(RATE_LIMIT_WAITS.c.started_at, RATE_LIMIT_WAITS.c.ended_at).where(
+            RATE_LIMIT_WAITS.c.owner_id == owner_id
+        )
+    )
+    periods = [WaitPeriod(start=start, end=end) for start, end in waits]
+    return ApiTraffic(
+        calls={e: dict(sorted(o.items())) for e, o in sorted(by_endpoint.items())},
+        waited_seconds=waited_seconds(periods),
+    )
+
+
 class TrafficStore(StoreBase):
     async def count_calls(self, owner_id: str, counts: Mapping[tuple[str, str], int]) -> None:
         """Adds ``counts[(endpoint, outcome)]`` to the owner's traffic, in one transaction."""
-        key_of(owner_id, "owner of API calls")
-        rows = []
-        for (endpoint, outcome), count in counts.items():
-            key_of(endpoint, "endpoint", max_length=128)
-            key_of(outcome, "call outcome", max_length=32)
-            if not isinstance(count, int) or count < 1:
-                raise InvalidLedgerValue(f"a call count must be a positive integer, not {count!r}")
-            rows.append({"owner_id": owner_id, "endpoint": endpoint, "outcome": outcome})
+        rows = call_rows(owner_id, counts)
         if not rows:
             return
         async with writing(self._engine) as connection:
-            for row, count in zip(rows, counts.values(), strict=True):
-                insert = upsert_insert(connection, API_CALLS).values(**row, count=count)
-                await connection.execute(
-                    insert.on_conflict_do_update(
-                        index_elements=[
-                            API_CALLS.c.owner_id,
-                            API_CALLS.c.endpoint,
-                            API_CALLS.c.outcome,
-                        ],
-                        set_={"count": API_CALLS.c.count + insert.excluded.count},
-                    )
-                )
+            await add_calls(connection, rows)
 
     async def record_wait(self, owner_id: str, start: datetime, end: datetime) -> None:
         """The owner's requests were kept waiting from ``start`` to ``end``."""
@@ -69,24 +102,7 @@ class TrafficStore(StoreBase):
     async def traffic(self, owner_id: str) -> ApiTraffic:
         """Everything the owner's requests did so far (nothing yet: all zero)."""
         async with reading(self._engine) as connection:
-            calls = await connection.execute(
-                select(API_CALLS.c.endpoint, API_CALLS.c.outcome, API_CALLS.c.count).where(
-                    API_CALLS.c.owner_id == owner_id
-                )
-            )
-            waits = await connection.execute(
-                select(RATE_LIMIT_WAITS.c.started_at, RATE_LIMIT_WAITS.c.ended_at).where(
-                    RATE_LIMIT_WAITS.c.owner_id == owner_id
-                )
-            )
-            by_endpoint: dict[str, dict[str, int]] = {}
-            for endpoint, outcome, count in calls:
-                by_endpoint.setdefault(endpoint, {})[outcome] = count
-            periods = [WaitPeriod(start=start, end=end) for start, end in waits]
-        return ApiTraffic(
-            calls={e: dict(sorted(o.items())) for e, o in sorted(by_endpoint.items())},
-            waited_seconds=waited_seconds(periods),
-        )
+            return await read_traffic(connection, owner_id)
 
     async def take_turn(self, account_id: str, batch_id: str) -> str:
         """Gives the account's turn to ``batch_id`` unless another batch holds it;

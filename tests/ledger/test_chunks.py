@@ -12,6 +12,7 @@ from enforcer.ledger import (
     BatchKind,
     ChunksNotAssigned,
     InvalidLedgerValue,
+    ItemMark,
     ItemStatus,
     Ledger,
     NotOnList,
@@ -356,3 +357,69 @@ async def test_items_skipped_before_the_cut_ride_along_without_taking_a_place(
         for chunk in ([0, 2, 5], [7, 10], [1, 4, 6], [11, 12], [3, 8], [9])
     ]
     assert (layout.chunks, layout.library_chunks, layout.playlist_chunks) == (6, 2, 4)
+
+
+async def test_claiming_a_chunk_counts_an_attempt_on_what_is_left_of_it(ledger: Ledger) -> None:
+    await new_batch(ledger)
+    await ledger.assign_chunks(BATCH, library_chunk_size=2, playlist_chunk_size=2)
+    done, left = (ACTIONS[position].key for position in EXPECTED_CHUNKS[3])
+    await ledger.mark_items(BATCH, [done], ItemStatus.COMPLETED)
+
+    claimed = await ledger.claim_chunk(BATCH, 3)
+
+    # What it returns is what the ledger now holds, without a second read.
+    assert claimed == await ledger.chunk_items(BATCH, 3)
+    by_key = {item.key: item for item in claimed}
+    assert (by_key[done].status, by_key[done].attempts) == (ItemStatus.COMPLETED, 0)
+    assert (by_key[left].status, by_key[left].attempts) == (ItemStatus.IN_PROGRESS, 1)
+    again = {item.key: item for item in await ledger.claim_chunk(BATCH, 3)}
+    assert again[left].attempts == 2
+    assert again[left].started_at == by_key[left].started_at
+
+
+async def test_a_chunks_end_marks_counts_and_reads_in_one_transaction(ledger: Ledger) -> None:
+    await new_batch(ledger)
+    await ledger.assign_chunks(BATCH, library_chunk_size=2, playlist_chunk_size=2)
+    first, second = (ACTIONS[position].key for position in EXPECTED_CHUNKS[0])
+    await ledger.count_calls(BATCH, {("DELETE /me/library", "sent"): 1})
+    await ledger.claim_chunk(BATCH, 0)
+
+    end = await ledger.finish_chunk(
+        BATCH,
+        0,
+        [
+            ItemMark(BATCH, (first,), ItemStatus.COMPLETED, after_state={"present": False}),
+            ItemMark(BATCH, (second,), ItemStatus.SKIPPED, error="403: not yours"),
+        ],
+        calls={("DELETE /me/library", "200"): 1},
+    )
+
+    assert end.tallies == {
+        EntityType.LIKED_SONG: ItemTally(completed=1),
+        EntityType.SAVED_ALBUM: ItemTally(skipped=1),
+    }
+    assert end.traffic == await ledger.traffic(BATCH)
+    assert end.traffic.calls == {"DELETE /me/library": {"200": 1, "sent": 1}}
+    items = {item.key: item for item in await ledger.chunk_items(BATCH, 0)}
+    assert items[first].after_state == {"present": False}
+    assert items[second].error == "403: not yours"
+
+
+async def test_a_chunks_end_with_a_bad_mark_writes_nothing(ledger: Ledger) -> None:
+    await new_batch(ledger)
+    await ledger.assign_chunks(BATCH, library_chunk_size=2, playlist_chunk_size=2)
+    first = ACTIONS[0].key
+
+    with pytest.raises(NotOnList):
+        await ledger.finish_chunk(
+            BATCH,
+            0,
+            [
+                ItemMark(BATCH, (first,), ItemStatus.COMPLETED),
+                ItemMark(BATCH, ("no-such-item",), ItemStatus.COMPLETED),
+            ],
+            calls={("DELETE /me/library", "200"): 1},
+        )
+
+    assert {item.status for item in await ledger.chunk_items(BATCH, 0)} == {ItemStatus.PENDING}
+    assert (await ledger.traffic(BATCH)).calls == {}

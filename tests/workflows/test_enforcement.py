@@ -281,12 +281,18 @@ async def test_pause_holds_new_chunks_until_resume(
             temporal_client, task_queue, smaller_world, chunks_done=1
         )
         await handle.signal(EnforcementWorkflow.pause)
-        await asyncio.sleep(1.0)  # the chunk in flight when paused may still finish
+        # The activity in flight hears of the pause at its next heartbeat (sent at most
+        # every second), finishes the chunk in hand and reports the chunks it did.
+        await asyncio.sleep(2.0)
         held = (await handle.query(EnforcementWorkflow.progress)).chunks_done
-        await asyncio.sleep(1.0)
+        in_progress = await smaller_world.ledger.action_items(
+            handle.id, status=ItemStatus.IN_PROGRESS
+        )
+        await asyncio.sleep(1.5)
         progress = await handle.query(EnforcementWorkflow.progress)
         assert progress.status is BatchStatus.PAUSED
         assert progress.chunks_done == held
+        assert in_progress == [], "a chunk was left half done"
         await handle.signal(EnforcementWorkflow.resume)
         summary = await handle.result()
 
