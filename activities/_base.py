@@ -29,8 +29,8 @@ from activities._spotify_calls import (
     WarmSpotify,
 )
 from enforcer.config import Settings
-from enforcer.ledger import ActionItemRecord, ChunkEnd, ItemMark, Ledger
-from enforcer.models import TERMINAL_ITEM_STATUSES, EntityType, ItemStatus, ItemTally
+from enforcer.ledger import ChunkEnd, ItemMark, Ledger
+from enforcer.models import TERMINAL_ITEM_STATUSES, ItemStatus
 from enforcer.spotify import SpotifyClient
 
 RETRY_AFTER_PROGRESS: Final = timedelta(milliseconds=250)
@@ -164,7 +164,6 @@ class SpotifyActivities:
         self._settings = settings
         self._ledger = ledger
         self._gate = gate
-        self._transport = transport
         self._own_spotify = spotify is None
         self._spotify = (
             WarmSpotify(settings, ledger, gate, transport) if spotify is None else spotify
@@ -215,19 +214,6 @@ class SpotifyActivities:
         unfinished = tuple(i.key for i in items if i.status not in TERMINAL_ITEM_STATUSES)
         marks = [ItemMark(batch_id, unfinished, ItemStatus.FAILED, error=error)]
         return await self._finish_chunk(batch_id, chunk, marks if unfinished else ())
-
-
-def tally_items(items: Sequence[ActionItemRecord]) -> dict[EntityType, ItemTally]:
-    """The items' ends, counted per entity type."""
-    tallies: dict[EntityType, ItemTally] = {}
-    for item in items:
-        done = ItemTally(
-            completed=int(item.status is ItemStatus.COMPLETED),
-            failed=int(item.status is ItemStatus.FAILED),
-            skipped=int(item.status is ItemStatus.SKIPPED),
-        )
-        tallies[item.entity_type] = tallies.get(item.entity_type, ItemTally()) + done
-    return tallies
 
 
 def refusal_error(message: str) -> ApplicationError:

@@ -295,20 +295,13 @@ _TRAFFIC: ContextVar[TrafficRecorder | None] = ContextVar("spotify_traffic", def
 
 class GatedTransport(httpx.AsyncBaseTransport):
     """Checks the gate before every Web API request; closes it on every 429; counts
-    what it lets through and what it holds back (for ``traffic`` when given, else for
-    the running activity's traffic owner)."""
+    what it lets through and what it holds back for the running activity's traffic
+    recorder (a context variable: one transport serves every activity of a worker)."""
 
-    def __init__(
-        self,
-        inner: httpx.AsyncBaseTransport,
-        gate: RateGate,
-        api_base_url: str,
-        traffic: TrafficRecorder | None = None,
-    ) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, gate: RateGate, api_base_url: str) -> None:
         self._inner = inner
         self._gate = gate
         self._api = api_base_url.rstrip("/")
-        self._traffic = traffic
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not str(request.url).startswith(self._api):
@@ -316,7 +309,7 @@ class GatedTransport(httpx.AsyncBaseTransport):
         endpoint = str(
             request.extensions.get(ENDPOINT_EXTENSION, f"{request.method} {request.url.path}")
         )
-        traffic = self._traffic if self._traffic is not None else _TRAFFIC.get()
+        traffic = _TRAFFIC.get()
         try:
             await self._gate.check()
         except GateClosed as closed:

@@ -348,6 +348,8 @@ class EnforcementRequest(DomainModel):
     """Chunk activities running at once; the chunks of one playlist always run in order."""
     atomic: bool = False
     """All or nothing: a batch that ends with a failed item, or cancelled, is rolled back."""
+    chunks_per_run: int | None = Field(default=None, ge=1)
+    """Continue as new after this many chunks; None: when the run's history is full."""
     state: BatchState | None = None
     """Set only by the workflow itself when it continues as new."""
 
@@ -665,6 +667,8 @@ class RollbackRequest(DomainModel):
     when payloads are encrypted; None: the account ID itself."""
     max_in_flight: int = Field(default=4, ge=1, le=32)
     """Chunks restored at once; the chunks of one playlist go one after another."""
+    chunks_per_run: int | None = Field(default=None, ge=1)
+    """Continue as new after this many chunks; None: when the run's history is full."""
     state: RollbackState | None = None
     """Set only by the workflow itself when it continues as new."""
 

@@ -85,6 +85,9 @@ class BatchWorkflow(Generic[StateT]):
     """What unencrypted fields (search attributes) call the account: its ID, or a keyed
     hash of it when payloads are encrypted."""
     _max_in_flight: int
+    _chunks_per_run: int | None = None
+    """Continue as new after this many chunks (the request's; tests, tuning); None: when
+    the run's history is full."""
     _done_word: ClassVar[str] = "done"
     """What a completed item is, in the Web UI: "removed", "restored"."""
     _chunk_start_to_close: ClassVar[timedelta] = timedelta(minutes=2)
@@ -301,10 +304,13 @@ class BatchWorkflow(Generic[StateT]):
         total = state.layout.chunks
         while state.next_position < total and not state.cancelled:
             first = state.next_position
-            count = min(ACTIVITIES_PER_WINDOW * self._chunks_per_activity, total - first)
+            window = ACTIVITIES_PER_WINDOW * self._chunks_per_activity
+            if self._chunks_per_run is not None:
+                window = min(window, self._chunks_per_run)
+            count = min(window, total - first)
             await self._run_window(await self._window(first, count))
             state.next_position = first + count
-            if state.next_position < total and not state.cancelled and self._history_full():
+            if state.next_position < total and not state.cancelled and self._run_full():
                 return False
         return True
 
@@ -466,8 +472,11 @@ class BatchWorkflow(Generic[StateT]):
         self._state.count(outcome)
         self._show_details()
 
-    @staticmethod
-    def _history_full() -> bool:
+    def _run_full(self) -> bool:
+        """Whether this run has done its share: its chunks (``_chunks_per_run``) or,
+        by default, its history (Temporal's suggestion, or ``HISTORY_EVENTS_PER_RUN``)."""
+        if self._chunks_per_run is not None:
+            return True  # a window is at most that many chunks
         info = workflow.info()
         return (
             info.is_continue_as_new_suggested()

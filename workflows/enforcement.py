@@ -66,6 +66,7 @@ class EnforcementWorkflow(BatchWorkflow[BatchState]):
         self._account_id = request.account_id
         self._account_label = request.account_label or request.account_id
         self._max_in_flight = request.max_in_flight
+        self._chunks_per_run = request.chunks_per_run
         if request.state is None:
             self._state.started_at = workflow.now()
             self._show_account()
