@@ -344,6 +344,12 @@ class GatedTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+_POOL_LIMITS: Final = httpx.Limits(keepalive_expiry=2.0)
+"""Idle connections are dropped after 2 s, before a server drops them (uvicorn after 5 s;
+httpx's default is also 5 s): a request written to a connection the server has just
+closed would be counted sent though the server never read it."""
+
+
 class WarmSpotify:
     """One worker process's way to Spotify: one connection pool (keep-alive) behind the
     gate, and one warm client per account (``enforcer.session.SpotifyClients``), shared
@@ -360,7 +366,9 @@ class WarmSpotify:
         self._ledger = ledger
         self._own_inner = transport is None
         # Built once: each AsyncHTTPTransport makes a TLS context (tens of ms of CPU).
-        self._inner = httpx.AsyncHTTPTransport() if transport is None else transport
+        self._inner = (
+            httpx.AsyncHTTPTransport(limits=_POOL_LIMITS) if transport is None else transport
+        )
         gated = GatedTransport(self._inner, gate, settings.api_base_url)
         self._clients = SpotifyClients(settings, ledger, transport=gated)
 
