@@ -20,8 +20,10 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from enforcer.config import PayloadSettings, Settings, env_name
 from enforcer.ledger import Ledger
 from tests.support.ledger import POSTGRES_ADMIN_URL, REQUIRE_POSTGRES
+from workflows import search_attributes
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -349,3 +351,58 @@ async def test_the_documented_postgres_backup_restores_the_ledger(
             await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{name}"')
         await admin.dispose()
+
+
+_INTERPOLATION = re.compile(r"\$\{(\w+)(?::([?-])([^}]*))?\}")
+EXAMPLE_VALUES = {
+    "ENFORCER_SPOTIFY_CLIENT_ID": "0123456789abcdef0123456789abcdef",
+    "ENFORCER_TOKEN_KEY": "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGg=",
+    "ENFORCER_DB_PASSWORD": "a-password",
+}
+"""What a person's .env gives the file's required variables."""
+
+
+def _interpolated(value: str) -> str:
+    """``value`` as Compose makes it from the .env: a required variable from
+    ``EXAMPLE_VALUES``, an optional one its default."""
+
+    def one(match: re.Match[str]) -> str:
+        name, kind, rest = match.groups()
+        if name in EXAMPLE_VALUES:
+            return EXAMPLE_VALUES[name]
+        assert kind == "-", f"{name} is required but has no example value"
+        return rest
+
+    return _INTERPOLATION.sub(one, value)
+
+
+def test_the_enforcer_services_set_only_real_settings_and_they_load() -> None:
+    """Every ENFORCER_* variable a service sets is one the project reads, and the worker's
+    and the starter's environments, filled in as a .env would, make valid settings (a
+    misspelt variable would be ignored, a wrong value refused only at start)."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    read = {env_name(field) for field in Settings.model_fields}
+    read |= {env_name(field) for field in PayloadSettings.model_fields}
+    read |= {"ENFORCER_SPOTIFY_ACTIVITIES_PER_SECOND", "ENFORCER_TASK_QUEUE"}  # worker.py
+    read |= {"ENFORCER_DB_PASSWORD"}  # the ledger database's own user (ledger-database)
+    for name in ("worker", "starter"):
+        environment = services[name]["environment"]
+        unknown = {v for v in environment if v.startswith("ENFORCER_")} - read
+        assert not unknown, f"{name} sets {unknown}, which nothing reads"
+        values = {k: _interpolated(str(v)) for k, v in environment.items()}
+        settings = Settings(_env_file=None, **_settings_values(values))
+        assert settings.spotify_client_id == EXAMPLE_VALUES["ENFORCER_SPOTIFY_CLIENT_ID"]
+        assert settings.database_url is not None
+
+
+def _settings_values(environment: dict[str, str]) -> dict[str, Any]:
+    fields = {env_name(field): field for field in Settings.model_fields}
+    return {fields[k]: v for k, v in environment.items() if k in fields}
+
+
+def test_the_search_attributes_are_registered() -> None:
+    setup = yaml.safe_load(COMPOSE.read_text())["services"]["temporal-setup"]
+    script = json.dumps(setup)
+    for key in search_attributes.ALL:
+        assert key.name in script
+    assert "Keyword" in script

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from datetime import timedelta
@@ -21,20 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from commands import _batches
-from enforcer.config import Settings, env_name
 from enforcer.models import BlockedArtist, LibrarySnapshot, PlanOptions, ProtectList
 from enforcer.planner import make_plan
 from enforcer.sandbox import Faults
 from enforcer.session import open_ledger
 from tests.support.cli import BLOCKED_BAND, Cli
-from workflows import search_attributes
 from workflows.enforcement import enforcement_workflow_id
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -397,37 +393,6 @@ def test_an_unreachable_temporal_fails_within_seconds(
 
 
 # docker-compose.yml -----------------------------------------------------------------
-
-
-def test_docker_compose_sets_only_real_settings_and_registers_the_search_attributes() -> None:
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    services = compose["services"]
-    assert {"temporal", "sandbox", "worker"} <= set(services)
-
-    fields = {env_name(field) for field in Settings.model_fields}
-    for name, service in services.items():
-        environment = service.get("environment", {})
-        assert isinstance(environment, dict), f"{name}: environment as a mapping"
-        unknown = {v for v in environment if v.startswith("ENFORCER_")} - fields
-        assert not unknown, f"{name} sets {unknown}, which are not Settings fields"
-
-    temporal = " ".join(services["temporal"]["command"])
-    for key in search_attributes.ALL:
-        assert f"{key.name}=Keyword" in temporal
-    assert "TEMPORAL_ADDRESS" in services["worker"]["environment"]
-
-
-def test_docker_compose_worker_settings_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    for name, service in compose["services"].items():
-        environment = service.get("environment", {})
-        if not any(v.startswith("ENFORCER_") for v in environment):
-            continue
-        for variable in [v for v in os.environ if v.startswith("ENFORCER_")]:
-            monkeypatch.delenv(variable)
-        for variable, value in environment.items():
-            monkeypatch.setenv(variable, str(value))
-        assert Settings().spotify_client_id, name
 
 
 def test_a_control_no_worker_answers_is_told_in_a_line(

@@ -1,15 +1,16 @@
-"""A plan of over 100,000 items, enforced end to end on the dev server and rolled back:
-the enforcement completes in the fewest write calls, the rollback puts the library back
-as it was, and every run of either workflow stays far inside Temporal's limits (under
-10,000 history events, no payload over 256 KiB), the enforcement within 100 events per
-1,000 items. (It now fits one run: continuing as new is not exercised here.)"""
+"""A plan of over 100,000 items, enforced end to end on the dev server: the enforcement
+completes in the fewest write calls, the ledger agrees with the library item by item,
+and every run stays far inside Temporal's limits (under 10,000 history events, no
+payload over 256 KiB), within 100 events per 1,000 items. (It fits one run: continuing
+as new is tests/workflows/test_continue_as_new.py's; a rollback's calls and exactness on
+the 20,000-song reference library are `make bench`'s, to keep the suite under 15
+minutes: the 100,000-item rollback took about 4 of them.)"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from temporalio.client import Client
@@ -19,7 +20,6 @@ from enforcer.models import (
     EnforcementRequest,
     EntityType,
     ItemTally,
-    RollbackRequest,
 )
 from tests.support.contract import ContractRecorder
 from tests.workflows._batches import (
@@ -30,10 +30,8 @@ from tests.workflows._batches import (
 )
 from tests.workflows._histories import run_weights
 from tests.workflows._plans import store_plan
-from tests.workflows._saga import library_of
 from tests.workflows._world import USER, World, workers, world
 from workflows.enforcement import CHUNKS_PER_ACTIVITY, EnforcementWorkflow
-from workflows.rollback import RollbackWorkflow, rollback_workflow_id
 
 PLAN_ITEMS = 100_000
 LIKED_SONGS = 100_000
@@ -77,7 +75,6 @@ async def test_a_plan_of_100_000_items_completes_with_every_run_inside_temporals
     assert playlist_items > 1_000, "the plan must touch many playlists, not only the library"
 
     sandbox = large_world.sandbox
-    before = library_of(sandbox)
     sandbox.reset_counters()
     async with workers(temporal_client, task_queue, large_world):
         handle = await temporal_client.start_workflow(
@@ -91,16 +88,6 @@ async def test_a_plan_of_100_000_items_completes_with_every_run_inside_temporals
         enforcing = sandbox.counters.model_copy(deep=True)
         after_enforcement = sandbox.dump_user(USER)
         items = await large_world.ledger.action_items(summary.batch_id)
-        rollback = await temporal_client.start_workflow(
-            RollbackWorkflow.run,
-            RollbackRequest(
-                account_id=USER, batch_id=summary.batch_id, max_in_flight=MAX_IN_FLIGHT
-            ),
-            id=rollback_workflow_id(summary.batch_id),
-            task_queue=task_queue,
-        )
-        undone = await rollback.result()
-    rolled_back = time.perf_counter()
 
     assert summary.status is BatchStatus.COMPLETED
     assert sum(summary.tallies.values(), ItemTally()) == ItemTally(completed=len(actions))
@@ -128,27 +115,3 @@ async def test_a_plan_of_100_000_items_completes_with_every_run_inside_temporals
 
     assert len(items) == len(actions)
     assert_library_agrees_with_ledger(after_enforcement, items)
-
-    # The rollback: everything back as it was, every run as light.
-    assert undone.status is BatchStatus.COMPLETED
-    assert sum(undone.restored.values()) == len(actions)
-    assert _ties_in_date_order(library_of(sandbox)) == _ties_in_date_order(before)
-    assert undone.api_calls == sandbox.counters.total_calls - enforcing.total_calls
-    undo_runs = await run_weights(
-        temporal_client, rollback.id, rollback.first_execution_run_id or ""
-    )
-    print(
-        f"rolled back in {rolled_back - enforced:.1f} s, {undone.api_calls:,} calls; "
-        f"events per run: {[run.events for run in undo_runs]}"
-    )
-    for run in undo_runs:
-        assert run.events < EVENTS_PER_RUN_LIMIT, run
-        assert run.largest_event_bytes < PAYLOAD_LIMIT, run
-
-
-def _ties_in_date_order(library: dict[str, Any]) -> dict[str, Any]:
-    """The library with liked songs saved in the same second put in one order (by track
-    ID): 100,000 generated songs have a few such ties, and Spotify keeps no order among
-    them that a save with a date could restore (its order is by ``added_at``)."""
-    songs = sorted(library["liked_songs"], key=lambda song: (song[1], song[0]), reverse=True)
-    return {**library, "liked_songs": songs}
