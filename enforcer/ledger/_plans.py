@@ -59,16 +59,7 @@ class PlanStore(StoreBase):
             await self._check_account(connection, plan.account_id, lock=True)
             if await self._plan_exists(connection, plan.id):
                 return False
-            await connection.execute(
-                insert(PLANS).values(
-                    id=plan.id,
-                    account_id=plan.account_id,
-                    options=plan.options.model_dump(mode="json"),
-                    counts=plan.counts.model_dump(mode="json"),
-                    blocklist=[artist.model_dump(mode="json") for artist in plan.blocklist],
-                    created_at=utc_now(),
-                )
-            )
+            await _insert_header(connection, plan)
             for start in range(0, len(plan.actions), _INSERT_CHUNK):
                 await connection.execute(
                     insert(PLANNED_ACTIONS),
@@ -108,16 +99,7 @@ class PlanStore(StoreBase):
             await self._check_account(connection, header.account_id, lock=True)
             if await self._plan_exists(connection, header.id):
                 return False
-            await connection.execute(
-                insert(PLANS).values(
-                    id=header.id,
-                    account_id=header.account_id,
-                    options=header.options.model_dump(mode="json"),
-                    counts=header.counts.model_dump(mode="json"),
-                    blocklist=[artist.model_dump(mode="json") for artist in header.blocklist],
-                    created_at=utc_now(),
-                )
-            )
+            await _insert_header(connection, header)
             for table, section, expected in (
                 (PLANNED_ACTIONS, actions_section, sum(header.counts.actions.values())),
                 (NOT_ENFORCED, not_enforced_section, sum(header.counts.not_enforced.values())),
@@ -212,3 +194,17 @@ class PlanStore(StoreBase):
             not_enforced=not_enforced,
             counts=record.counts,
         )
+
+
+async def _insert_header(connection: AsyncConnection, plan: Plan) -> None:
+    """The plan's own row (its actions and entries go in tables of their own)."""
+    await connection.execute(
+        insert(PLANS).values(
+            id=plan.id,
+            account_id=plan.account_id,
+            options=plan.options.model_dump(mode="json"),
+            counts=plan.counts.model_dump(mode="json"),
+            blocklist=[artist.model_dump(mode="json") for artist in plan.blocklist],
+            created_at=utc_now(),
+        )
+    )
