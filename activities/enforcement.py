@@ -5,7 +5,7 @@ idempotently; a chunk re-reads its items from the ledger and sends only those no
 done, and what it sends is idempotent on Spotify's side (removing what is already gone
 changes nothing), so a retried chunk never does harm.
 
-One activity applies a few consecutive chunks of a lane, one after another. Each chunk
+One activity applies a few chunks (of one lane or several), one after another. Each chunk
 costs the ledger two round trips: its items read and claimed (in progress) in one,
 their ends written with the call's answer, and its tallies and the batch's traffic
 read, in another (``SpotifyActivities._finish_chunk``). The request itself is counted

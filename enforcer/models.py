@@ -384,7 +384,7 @@ class ChunkRequest(DomainModel):
 
 
 class ChunksRequest(DomainModel):
-    """Consecutive chunks of one lane, applied one after another by one activity."""
+    """Chunks applied one after another by one activity, a lane's in its order."""
 
     batch_id: str
     account_id: str

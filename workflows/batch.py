@@ -1,8 +1,9 @@
 """What enforcement and rollback share: running one batch of chunks on Temporal.
 
 A batch is an ordered list of chunks, run by activities on the rate-capped Spotify task
-queue (up to ``_chunks_per_activity`` consecutive chunks of one lane each), a few at a
-time in the batch's order, the chunks of one lane (one playlist) one after another.
+queue (up to ``_chunks_per_activity`` chunks each, of any lanes no other activity holds),
+a few at a time in the batch's order, the chunks of one lane (one playlist) one after
+another.
 ``BatchWorkflow`` holds the machinery; each workflow says what a chunk is, how many an
 activity takes, what its batch's order is and what it does before and after.
 
@@ -65,8 +66,15 @@ StateT = TypeVar("StateT", bound=BatchState)
 ACTIVITIES_PER_WINDOW: Final = 200
 """Activities' worth of chunks (``_chunks_per_activity`` each) a run starts before it
 checks whether to continue as new (about 1,000 history events)."""
+PROGRESS_STEPS: Final = 4
+"""A batch's progress (its query, the Web UI) moves when an activity ends: in a batch of
+few chunks, each of the ``max_in_flight`` activities at once takes at most a quarter of
+its share, so that a person watching sees it move."""
 HISTORY_EVENTS_PER_RUN: Final = 4_000
 """A run continues as new past this many events even if Temporal does not suggest it."""
+LANES_MIXED: Final = "activities-take-chunks-of-several-lanes"
+"""The patch after which one activity may take chunks of several lanes (a run started
+before it replays as it ran: one lane an activity)."""
 SPOTIFY_HEARTBEAT_TIMEOUT: Final = timedelta(seconds=10)
 """A Spotify activity that sends no heartbeat for this long is retried elsewhere."""
 TURN_FIRST_WAIT: Final = timedelta(seconds=2)
@@ -97,6 +105,7 @@ class BatchWorkflow(Generic[StateT]):
     def __init__(self) -> None:
         self._in_flight = 0
         self._busy_lanes: set[int] = set()
+        self._lanes_mixed = True
         self._logins_awaited = 0
         self._resumes = 0
 
@@ -107,7 +116,7 @@ class BatchWorkflow(Generic[StateT]):
         return position
 
     def _start_chunks(self, chunks: list[int]) -> workflow.ActivityHandle[ChunkOutcome]:
-        """Starts the activity of ``chunks`` (consecutive, of one lane; at most
+        """Starts the activity of ``chunks`` (a lane's in its order; at most
         ``_chunks_per_activity``), with ``self._spotify_activity``'s options."""
         raise NotImplementedError
 
@@ -302,6 +311,7 @@ class BatchWorkflow(Generic[StateT]):
         when this run has made enough history and should continue as new."""
         state = self._state
         total = state.layout.chunks
+        self._lanes_mixed = workflow.patched(LANES_MIXED)
         while state.next_position < total and not state.cancelled:
             first = state.next_position
             window = ACTIVITIES_PER_WINDOW * self._chunks_per_activity
@@ -352,52 +362,68 @@ class BatchWorkflow(Generic[StateT]):
             assert group is not None
             for entry in group:
                 waiting.remove(entry)
-            lane = group[0][1]
             self._in_flight += 1
-            if lane != LIBRARY_LANE:
-                self._busy_lanes.add(lane)
-            chunks = [chunk for chunk, _lane in group]
-            asyncio.create_task(self._chunks(chunks, lane, waiting))  # noqa: RUF006 - awaited below
+            lanes = {lane for _chunk, lane in group if lane != LIBRARY_LANE}
+            self._busy_lanes |= lanes
+            asyncio.create_task(self._chunks(group, lanes, waiting))  # noqa: RUF006 - awaited below
         await workflow.wait_condition(lambda: self._in_flight == 0)
 
     def _next_group(self, waiting: deque[tuple[int, int]]) -> list[tuple[int, int]] | None:
-        """The next chunks one activity may run: the first startable one and those after
-        it in the batch's order of the same lane, numbered one after another; at most
-        ``_chunks_per_activity``, and fewer as the window runs out, so that the last
-        chunks of a window are shared among the activities in flight."""
+        """The next chunks one activity may run: the first startable one and the
+        startable ones after it in the batch's order (a playlist with a few blocked songs
+        is a chunk alone: an activity of one would cost five history events for one
+        call); at most ``_chunks_per_activity``, fewer in a small batch (its progress
+        moves ``PROGRESS_STEPS`` times at least), and fewer as the window runs out, so
+        that the last chunks of a window are shared among the activities in flight. Taken in
+        order, a lane's chunks stay in order: a busy lane's are all passed over."""
         first = self._next_startable(waiting)
         if first is None:
             return None
         share = -(-len(waiting) // self._max_in_flight)
-        size = max(1, min(self._chunks_per_activity, share))
+        steps = -(-self._state.layout.chunks // (self._max_in_flight * PROGRESS_STEPS))
+        size = max(1, min(self._chunks_per_activity, share, steps))
         group = [first]
         for chunk, lane in itertools.islice(waiting, waiting.index(first) + 1, None):
-            if len(group) >= size or lane != first[1] or chunk != group[-1][0] + 1:
+            if len(group) >= size:
                 break
-            group.append((chunk, lane))
+            if self._lanes_mixed:
+                if self._lane_free(lane):
+                    group.append((chunk, lane))
+            elif lane == first[1] and chunk == group[-1][0] + 1:
+                group.append((chunk, lane))
+            else:  # replaying a run from before LANES_MIXED: one lane, numbered in a row
+                break
         return group
 
     def _next_startable(self, waiting: deque[tuple[int, int]]) -> tuple[int, int] | None:
         if self._state.paused or self._logins_awaited or self._in_flight >= self._max_in_flight:
             return None
         for chunk, lane in waiting:
-            if lane == LIBRARY_LANE or lane not in self._busy_lanes:
+            if self._lane_free(lane):
                 return chunk, lane
             # Later chunks of a busy lane wait; so must nothing else of that lane.
         return None
 
-    async def _chunks(self, chunks: list[int], lane: int, waiting: deque[tuple[int, int]]) -> None:
+    def _lane_free(self, lane: int) -> bool:
+        """Whether an activity may take a chunk of ``lane`` now: library chunks are
+        independent; a playlist's are written by one activity at a time."""
+        return lane == LIBRARY_LANE or lane not in self._busy_lanes
+
+    async def _chunks(
+        self, group: list[tuple[int, int]], lanes: set[int], waiting: deque[tuple[int, int]]
+    ) -> None:
         try:
-            stopped = await self._run_group(chunks)
-            # Back to the front, in order: the lane is busy until this ends, so nothing
-            # of it can overtake them.
-            waiting.extendleft((chunk, lane) for chunk in reversed(stopped))
+            stopped = await self._run_group([chunk for chunk, _lane in group])
+            # Back to the front, in order: their lanes are busy until this ends, so
+            # nothing of them can overtake them.
+            lane_of = dict(group)
+            waiting.extendleft((chunk, lane_of[chunk]) for chunk in reversed(stopped))
         finally:
             self._in_flight -= 1
-            self._busy_lanes.discard(lane)
+            self._busy_lanes -= lanes
 
     async def _run_group(self, chunks: list[int]) -> list[int]:
-        """Runs ``chunks`` (consecutive, of one lane) until each is done; returns those
+        """Runs ``chunks`` (a lane's in its order) until each is done; returns those
         a pause or a cancel stopped before they ran."""
         pending = list(chunks)
         while pending:

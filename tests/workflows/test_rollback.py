@@ -4,6 +4,7 @@ what it was before, item for item, playlists in order with their duplicates."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from enforcer.ledger import LedgerError
+from enforcer.ledger import ActionItemRecord, LedgerError, UnknownBatch
 from enforcer.models import (
     BatchKind,
     BatchStatus,
@@ -105,12 +106,18 @@ async def test_the_rollback_signal_stops_a_running_batch_and_restores_what_it_re
         # Slow calls, one at a time: the batch is still running when the signal comes.
         made.sandbox.set_faults(Faults(seed=1, latency_ms=200))
         handle = await start_enforcing(temporal_client, task_queue, plan_id, max_in_flight=1)
+        # The ledger says what is removed chunk by chunk (the progress query learns it
+        # when an activity of several chunks ends).
+        items: list[ActionItemRecord] = []
+        ended: list[ActionItemRecord] = []
         for _ in range(600):
-            progress = await handle.query(EnforcementWorkflow.progress)
-            if progress.chunks_done >= 1:
+            with contextlib.suppress(UnknownBatch):  # not created yet
+                items = await made.ledger.action_items(handle.id)
+            ended = [item for item in items if item.status is ItemStatus.COMPLETED]
+            if ended:
                 break
             await asyncio.sleep(0.05)
-        assert 1 <= progress.chunks_done < progress.chunks_total, "signal a running batch"
+        assert 1 <= len(ended) < len(items), "signal a running batch"
         await handle.signal(EnforcementWorkflow.rollback)
         summary = await handle.result()
 
