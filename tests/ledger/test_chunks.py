@@ -405,6 +405,59 @@ async def test_a_chunks_end_marks_counts_and_reads_in_one_transaction(ledger: Le
     assert items[second].error == "403: not yours"
 
 
+async def test_a_chunks_end_claims_the_next_chunk_in_the_same_transaction(
+    ledger: Ledger,
+) -> None:
+    await new_batch(ledger)
+    await ledger.assign_chunks(BATCH, library_chunk_size=2, playlist_chunk_size=2)
+    first = ACTIONS[EXPECTED_CHUNKS[0][0]].key
+    await ledger.claim_chunk(BATCH, 0)
+
+    end = await ledger.finish_chunk(
+        BATCH, 0, [ItemMark(BATCH, (first,), ItemStatus.COMPLETED)], claim=1
+    )
+
+    assert end.claimed == await ledger.chunk_items(BATCH, 1)
+    assert {(item.status, item.attempts) for item in end.claimed} == {(ItemStatus.IN_PROGRESS, 1)}
+    assert end.tallies[EntityType.LIKED_SONG] == ItemTally(completed=1)
+    assert (await ledger.finish_chunk(BATCH, 1)).claimed is None
+
+    with pytest.raises(InvalidLedgerValue, match="has no chunk 99"):
+        await ledger.finish_chunk(
+            BATCH, 2, [ItemMark(BATCH, (ACTIONS[10].key,), ItemStatus.COMPLETED)], claim=99
+        )
+    assert {item.status for item in await ledger.chunk_items(BATCH, 2)} == {ItemStatus.PENDING}
+
+
+async def test_a_chunks_end_may_mark_another_batchs_items_checked_as_theirs(
+    ledger: Ledger,
+) -> None:
+    plan = await new_batch(ledger)
+    other = "enforce/alice/other"
+    await new_batch(ledger, batch_id=other)
+    await ledger.assign_chunks(BATCH, library_chunk_size=2, playlist_chunk_size=2)
+    first = ACTIONS[EXPECTED_CHUNKS[0][0]].key
+    mine, theirs = (
+        ItemMark(BATCH, (first,), ItemStatus.COMPLETED),
+        ItemMark(other, (plan.actions[5].key,), ItemStatus.SKIPPED, error="undone"),
+    )
+
+    await ledger.finish_chunk(BATCH, 0, [mine, theirs])
+
+    assert {i.key: i.status for i in await ledger.action_items(other)}[plan.actions[5].key] is (
+        ItemStatus.SKIPPED
+    )
+    with pytest.raises(NotOnList, match="no-such-item"):
+        await ledger.finish_chunk(
+            BATCH, 1, [ItemMark(other, ("no-such-item",), ItemStatus.COMPLETED)]
+        )
+    # A key of this batch but of another chunk is checked as the batch's: it is.
+    await ledger.finish_chunk(BATCH, 1, [ItemMark(BATCH, (ACTIONS[10].key,), ItemStatus.FAILED)])
+    assert {i.key: i.status for i in await ledger.action_items(BATCH)}[ACTIONS[10].key] is (
+        ItemStatus.FAILED
+    )
+
+
 async def test_a_chunks_end_with_a_bad_mark_writes_nothing(ledger: Ledger) -> None:
     await new_batch(ledger)
     await ledger.assign_chunks(BATCH, library_chunk_size=2, playlist_chunk_size=2)
