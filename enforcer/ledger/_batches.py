@@ -6,6 +6,7 @@ creating them again, or marking them again after a retried activity, is harmless
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -424,13 +425,16 @@ class BatchStore(StoreBase):
 
     async def _mark(
         self, connection: AsyncConnection, mark: ItemMark, now: datetime | None = None
-    ) -> None:
-        """``mark_items`` inside the caller's write transaction, at ``now`` if given."""
+    ) -> Counter[EntityType]:
+        """``mark_items`` inside the caller's write transaction, at ``now`` if given;
+        returns how many items of each type it moved (those it left as they were, an
+        item already completed say, are not counted)."""
         batch_id = mark.batch_id
         new_status = _item_status(mark.status)
         unique = list(dict.fromkeys(mark.keys))
+        moved: Counter[EntityType] = Counter()
         if not unique:
-            return
+            return moved
         now = now or utc_now()
         values: dict[str, Any] = {"status": new_status.value, "updated_at": now}
         if mark.after_state is not None:
@@ -459,7 +463,7 @@ class BatchStore(StoreBase):
         if missing:
             raise NotOnList(f"items of batch {batch_id!r}", missing)
         for chunk in chunks(unique):
-            await connection.execute(
+            changed = await connection.scalars(
                 update(ACTION_ITEMS)
                 .where(
                     ACTION_ITEMS.c.batch_id == batch_id,
@@ -467,7 +471,10 @@ class BatchStore(StoreBase):
                     ACTION_ITEMS.c.status.not_in(unchanged),
                 )
                 .values(**values)
+                .returning(ACTION_ITEMS.c.entity_type)
             )
+            moved.update(EntityType(entity_type) for entity_type in changed)
+        return moved
 
     async def set_after_state(
         self, batch_id: str, key: str, after_state: Mapping[str, Any]

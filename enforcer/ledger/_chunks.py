@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sqlalchemy import bindparam, case, func, select, update
@@ -169,6 +169,9 @@ class ChunkEnd:
     """The chunk's items, ended, per entity type (a rolled-back item counts completed)."""
     traffic: ApiTraffic
     """The batch's requests so far."""
+    newly_completed: dict[EntityType, int] = field(default_factory=dict)
+    """The chunk's items this call moved to completed, per entity type: none when an
+    earlier attempt had already ended them, so a chunk run twice counts each item once."""
 
 
 class ChunkStore(BatchStore):
@@ -401,8 +404,11 @@ class ChunkStore(BatchStore):
         call_counts = call_rows(batch_id, calls or {})
         async with writing(self._engine) as connection:
             await self._lock_batch(connection, batch_id)
+            newly_completed: Counter[EntityType] = Counter()
             for mark in marks:
-                await self._mark(connection, mark)
+                moved = await self._mark(connection, mark)
+                if mark.batch_id == batch_id and mark.status == ItemStatus.COMPLETED:
+                    newly_completed.update(moved)
             await add_calls(connection, call_counts)
             # The chunk's rows, counted here: a GROUP BY makes SQLite scan the whole
             # batch through another index (100,000 rows a chunk, the write lock held).
@@ -414,7 +420,9 @@ class ChunkStore(BatchStore):
             counted = Counter((entity_type, status) for entity_type, status in items)
             tallies = _tallied((*key, count) for key, count in counted.items())
             traffic = await read_traffic(connection, batch_id)
-        return ChunkEnd(tallies=tallies, traffic=traffic)
+        return ChunkEnd(
+            tallies=tallies, traffic=traffic, newly_completed=_in_type_order(newly_completed)
+        )
 
     async def _chunk_items(
         self, connection: AsyncConnection, batch_id: str, chunk: int
