@@ -30,14 +30,15 @@ from typing import Any, Self
 
 import httpx
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from activities import CompactFailures, RateGate, WarmSpotify
+from activities import CompactFailures, RateGate, WarmSpotify, metrics
 from activities.batch import BatchActivities
 from activities.enforcement import EnforcementActivities
 from activities.library import LibraryActivities
 from activities.rollback import RollbackActivities
-from enforcer.config import Settings, SettingsError
+from enforcer.config import Settings, SettingsError, env_name
 from enforcer.ledger import Ledger, LedgerError
 from enforcer.logs import configure_logging
 from enforcer.session import open_ledger
@@ -180,10 +181,36 @@ class WorkerCannotStart(RuntimeError):
     """The worker was refused by its Temporal server (an unknown namespace, say)."""
 
 
+class MetricsCannotStart(RuntimeError):
+    """The metrics endpoint could not listen where ``ENFORCER_METRICS_ADDRESS`` says."""
+
+
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime serving Prometheus metrics (the SDK's and ours,
+    ``activities.metrics``) at ``settings.metrics_address``; None when none is set."""
+    address = settings.metrics_address
+    if address is None:
+        return None
+    prometheus = PrometheusConfig(
+        bind_address=address,
+        counters_total_suffix=True,
+        durations_as_seconds=True,
+        histogram_bucket_overrides=metrics.HISTOGRAM_BUCKETS,
+    )
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+    except ValueError as error:
+        # "Failed starting Prometheus exporter: Address already in use (os error 98)"
+        why = str(error).split(": ", 1)[-1]
+        raise MetricsCannotStart(
+            f"{env_name('metrics_address')}={address!r}: cannot serve metrics there: {why}"
+        ) from None
+
+
 async def run_worker(settings: Settings, task_queue: str, activities_per_second: float) -> None:
     # The ledger first: a fault of this machine's is told before one of the network's.
     async with open_ledger(settings) as ledger:
-        client = await connect_temporal()
+        client = await connect_temporal(metrics_runtime(settings))
         workers = build_worker(
             client,
             settings,
@@ -194,9 +221,10 @@ async def run_worker(settings: Settings, task_queue: str, activities_per_second:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, lambda: asyncio.ensure_future(workers.shutdown()))
-        logging.getLogger(__name__).info(
-            "worker polling %s and %s", task_queue, spotify_task_queue(task_queue)
-        )
+        log = logging.getLogger(__name__)
+        log.info("worker polling %s and %s", task_queue, spotify_task_queue(task_queue))
+        if settings.metrics_address is not None:
+            log.info("metrics at http://%s/metrics", settings.metrics_address)
         try:
             await workers.run()
         except RuntimeError as error:
@@ -268,6 +296,7 @@ _ENVIRONMENT_FAULTS = (
     SettingsError,
     TemporalUnreachable,
     WorkerCannotStart,
+    MetricsCannotStart,
     LedgerError,
     SpotifyError,
     OSError,

@@ -14,12 +14,13 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from activities._failures import activity_error
 from activities._spotify_calls import (
     REFUSED,
@@ -152,6 +153,9 @@ class SpotifyActivities:
     worker's warm clients (``spotify``: one per worker process, which closes it; without
     it the group makes its own over ``transport``, closed by ``aclose``)."""
 
+    _completed_items: ClassVar[metrics.Metric | None] = None
+    """The metric counting the items its chunks complete (removed, restored)."""
+
     def __init__(
         self,
         settings: Settings,
@@ -208,6 +212,8 @@ class SpotifyActivities:
         end = await self._ledger.finish_chunk(batch_id, chunk, marks, calls=calls, claim=claim)
         if traffic is not None:
             traffic.answers_written(calls)
+        if self._completed_items is not None:
+            metrics.items_ended(self._completed_items, end.newly_completed)
         return end
 
     async def _give_up(self, batch_id: str, chunk: int, error: str) -> ChunkEnd:

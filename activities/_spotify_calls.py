@@ -55,6 +55,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
+from activities import metrics
 from activities._failures import activity_error, compact
 from enforcer.config import Settings
 from enforcer.ledger import Ledger
@@ -151,11 +152,20 @@ class RateGate:
         nothing else can run between this check and what follows it)."""
         self._raise_if_closed(self._closed_until, self._reason)
 
-    async def close(self, wait: timedelta, reason: str) -> datetime:
-        """Closes the gate for ``wait``; returns when it opens (a longer penalty wins)."""
-        until = self.clock() + max(wait, _SHORTEST_WAIT)
+    async def close(self, wait: timedelta, reason: str, *, measured: bool = True) -> datetime:
+        """Closes the gate for ``wait``; returns when it opens (a longer penalty wins).
+        ``measured``: counted in the metrics (closures, seconds added) unless the caller
+        closes it again for a 429 already counted."""
+        now = self.clock()
+        until = now + max(wait, _SHORTEST_WAIT)
+        closed_until = self._closed_until if self._closed_until is not None else now
         # Memory first, with no await before it: requests of this worker stop now.
         self._remember(until, reason)
+        if measured:
+            metrics.gate_closed(
+                was_open=closed_until <= now,
+                added_seconds=(until - max(closed_until, now)).total_seconds(),
+            )
         gate = await self._ledger.close_gate(self._app_id, until, reason)
         return gate.blocked_until or until
 
@@ -256,10 +266,11 @@ class _Departure:
     connection that could not be made at all counts nothing.
     """
 
-    def __init__(self, gate: RateGate, traffic: TrafficRecorder, endpoint: str) -> None:
+    def __init__(self, gate: RateGate, traffic: TrafficRecorder, endpoint: str, label: str) -> None:
         self._gate = gate
         self._traffic = traffic
         self._endpoint = endpoint
+        self._label = label
         self._counted = False  # as sent, or as held back at the last moment
 
     async def trace(self, event: str, info: dict[str, Any]) -> None:
@@ -279,6 +290,7 @@ class _Departure:
         except GateClosed as closed:
             await self._traffic.withdrawn(self._endpoint, self._gate.clock(), closed.until)
             raise
+        metrics.request_left(self._label)
 
     async def answered(self) -> None:
         """An answer came, so the request left: counted here if no trace saw it go (a
@@ -286,6 +298,7 @@ class _Departure:
         if not self._counted:
             self._counted = True
             await self._traffic.sent(self._endpoint)
+            metrics.request_left(self._label)
 
 
 _TRAFFIC: ContextVar[TrafficRecorder | None] = ContextVar("spotify_traffic", default=None)
@@ -306,9 +319,10 @@ class GatedTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not str(request.url).startswith(self._api):
             return await self._inner.handle_async_request(request)
-        endpoint = str(
-            request.extensions.get(ENDPOINT_EXTENSION, f"{request.method} {request.url.path}")
-        )
+        named = request.extensions.get(ENDPOINT_EXTENSION)
+        endpoint = str(named or f"{request.method} {request.url.path}")
+        # A metric's label never carries an ID: a request without its template is unnamed.
+        label = endpoint if named else f"{request.method} (unnamed)"
         traffic = _TRAFFIC.get()
         try:
             await self._gate.check()
@@ -317,16 +331,20 @@ class GatedTransport(httpx.AsyncBaseTransport):
                 await traffic.held_back(endpoint, self._gate.clock(), closed.until)
             raise
         if traffic is None:
-            return await self._checked(request)
-        leaving = _Departure(self._gate, traffic, endpoint)
+            response = await self._checked(request, label)
+            metrics.request_left(label)
+            metrics.answered(label, response.status_code)
+            return response
+        leaving = _Departure(self._gate, traffic, endpoint, label)
         request.extensions = {**request.extensions, "trace": leaving.trace}
-        response = await self._checked(request, traffic)
+        response = await self._checked(request, label, traffic)
         await leaving.answered()
         await traffic.answered(endpoint, response.status_code)
+        metrics.answered(label, response.status_code)
         return response
 
     async def _checked(
-        self, request: httpx.Request, traffic: TrafficRecorder | None = None
+        self, request: httpx.Request, label: str, traffic: TrafficRecorder | None = None
     ) -> httpx.Response:
         response = await self._inner.handle_async_request(request)
         if response.status_code == 429:
@@ -336,6 +354,7 @@ class GatedTransport(httpx.AsyncBaseTransport):
             wait = timedelta(seconds=math.ceil(retry_after_seconds(response)))
             now = self._gate.clock()
             until = await self._gate.close(wait, _why(response, request))
+            metrics.rate_limited(label, daily_quota=_quota_exceeded(response))
             if traffic is not None:
                 await traffic.waited(now, until)
         return response
@@ -415,8 +434,11 @@ class SpotifyCalls:
             raise _rate_limited(closed.until, self._gate.clock(), closed.reason) from None
         except RateLimited as error:
             why = "daily quota exceeded" if error.quota_exceeded else "rate limited"
+            # The 429 came through GatedTransport, which closed the gate and counted it.
             until = await self._gate.close(
-                timedelta(seconds=math.ceil(error.retry_after)), f"{why} on {error.endpoint}"
+                timedelta(seconds=math.ceil(error.retry_after)),
+                f"{why} on {error.endpoint}",
+                measured=False,
             )
             raise _rate_limited(until, self._gate.clock(), why) from None
         except SpotifyError as error:
@@ -498,10 +520,14 @@ class CompactFailures(Interceptor):
         return _CompactInbound(next)
 
 
-def _why(response: httpx.Response, request: httpx.Request) -> str:
+def _quota_exceeded(response: httpx.Response) -> bool:
+    """Whether a 429 is the daily quota's (Spotify's ``reason``), not the rolling window's."""
     try:
-        reason = response.json().get("error", {}).get("reason")
-    except ValueError:
-        reason = None
-    what = "daily quota exceeded" if reason == _QUOTA_EXCEEDED else "rate limited"
+        return bool(response.json().get("error", {}).get("reason") == _QUOTA_EXCEEDED)
+    except (ValueError, AttributeError):
+        return False
+
+
+def _why(response: httpx.Response, request: httpx.Request) -> str:
+    what = "daily quota exceeded" if _quota_exceeded(response) else "rate limited"
     return f"{what} on {request.method} {request.url.path}"

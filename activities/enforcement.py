@@ -29,6 +29,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
+from activities import metrics
 from activities._base import (
     KeepAlive,
     SpotifyActivities,
@@ -68,6 +69,8 @@ _SKIPPING_REFUSALS = (Forbidden, NotFound, EndpointGone)
 
 class EnforcementActivities(SpotifyActivities):
     """The activities of ``EnforcementWorkflow``, sharing one ledger and the settings."""
+
+    _completed_items = metrics.ITEMS_REMOVED
 
     def ledger_activities(self) -> Sequence[Callable[..., Any]]:
         """The activities that only touch the ledger: the main task queue."""

@@ -53,6 +53,7 @@ from typing import Any, Final, TypeVar
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
+from activities import metrics
 from activities._base import KeepAlive, SpotifyActivities, kept_alive, refusal_error
 from enforcer.ledger import ActionItemRecord, BatchRecord, ChunkEnd, ItemMark, Ledger, LedgerError
 from enforcer.models import (
@@ -155,6 +156,8 @@ class _PlaylistProgress(BaseModel):
 
 class RollbackActivities(SpotifyActivities):
     """The activities of ``RollbackWorkflow``, sharing one ledger and the settings."""
+
+    _completed_items = metrics.ITEMS_RESTORED
 
     def ledger_activities(self) -> Sequence[Callable[..., Any]]:
         """The activities that only touch the ledger: the main task queue."""

@@ -180,6 +180,31 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def metrics_bind_address(value: str) -> str:
+    """``HOST:PORT`` (an IP address, ``[IPv6]`` or ``localhost``) or ``PORT`` alone, which
+    means 127.0.0.1: a metrics endpoint is private unless a host is named."""
+    text = value.strip()
+    host, colon, port_text = text.rpartition(":")
+    if not colon:
+        host = "127.0.0.1"
+    if host == "localhost":
+        host = "127.0.0.1"
+    bracketed = host.startswith("[") and host.endswith("]")
+    try:
+        address = ipaddress.ip_address(host[1:-1] if bracketed else host)
+    except ValueError:
+        raise ValueError(
+            "must be HOST:PORT with HOST an IP address (127.0.0.1, 0.0.0.0, [::1]) or "
+            "localhost, or a PORT alone for 127.0.0.1"
+        ) from None
+    if address.version == 6 and not bracketed:
+        raise ValueError("an IPv6 host is written in brackets: [::1]:PORT")
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError("must end in a port from 1 to 65535")
+    shown = f"[{address}]" if address.version == 6 else str(address)
+    return f"{shown}:{int(port_text)}"
+
+
 def check_fernet_key(key: str) -> None:
     """Raise ``ValueError`` unless ``key`` is a Fernet key (never echoing it)."""
     try:
@@ -239,6 +264,13 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         default="text",
         description="The worker's log: one line per event, as text or as a JSON object.",
+    )
+    metrics_address: str | None = Field(
+        default=None,
+        description=(
+            "Where the worker serves Prometheus metrics (GET /metrics): HOST:PORT, or a "
+            "PORT alone for 127.0.0.1:PORT; unset or empty, no metrics endpoint."
+        ),
     )
 
     def __init__(self, **values: Any) -> None:
@@ -309,6 +341,11 @@ class Settings(BaseSettings):
         if not 1024 <= value <= 65535:
             raise ValueError("must be a port from 1024 to 65535")
         return value
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _metrics_address(cls, value: str | None) -> str | None:
+        return None if value is None or not value.strip() else metrics_bind_address(value)
 
     @field_validator("scopes", mode="before")
     @classmethod

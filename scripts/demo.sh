@@ -21,6 +21,7 @@ BIN=.venv/bin
 TEMPORAL_PORT=7233
 UI_PORT=8233
 SANDBOX_PORT=8787
+METRICS_PORT=9464
 TASK_QUEUE=blocklist-enforcer
 LIBRARY="$DEMO_DIR/library.json"
 
@@ -34,6 +35,7 @@ export ENFORCER_SPOTIFY_CLIENT_ID=demo
 export ENFORCER_DATA_DIR="$DEMO_DIR"
 export TEMPORAL_ADDRESS="127.0.0.1:${TEMPORAL_PORT}"
 export TEMPORAL_NAMESPACE=default
+export ENFORCER_METRICS_ADDRESS="127.0.0.1:${METRICS_PORT}"
 
 # name -> a word of its command line, so that a pid file whose process has gone and
 # whose number was reused by an unrelated process is never mistaken for ours.
@@ -65,7 +67,8 @@ start() {
     echo
     "$BIN/python" starter.py demo
     echo
-    echo "Still running: Temporal (Web UI http://127.0.0.1:$UI_PORT), the sandbox, the worker."
+    echo "Still running: Temporal (Web UI http://127.0.0.1:$UI_PORT), the sandbox, the worker"
+    echo "(metrics: curl -s http://$ENFORCER_METRICS_ADDRESS/metrics | grep ^enforcer_)."
     echo "Try: ENFORCER_DATA_DIR=$DEMO_DIR ENFORCER_SPOTIFY_CLIENT_ID=demo \\"
     echo "       ENFORCER_API_BASE_URL=$ENFORCER_API_BASE_URL ENFORCER_ACCOUNTS_BASE_URL=$ENFORCER_ACCOUNTS_BASE_URL \\"
     echo "       $BIN/python starter.py batches"

@@ -37,6 +37,7 @@ def test_defaults_need_only_the_client_id(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.scopes == REQUIRED_SCOPES
     assert len(settings.scopes) == 8
     assert settings.database_url is None
+    assert settings.metrics_address is None
 
 
 def test_every_variable_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,6 +82,11 @@ def test_a_missing_client_id_is_named() -> None:
         ("ENFORCER_REDIRECT_PORT", "80", "1024 to 65535"),
         ("ENFORCER_REDIRECT_PORT", "70000", "1024 to 65535"),
         ("ENFORCER_SCOPES", "user-library-read user-libary-modify", "user-libary-modify"),
+        ("ENFORCER_METRICS_ADDRESS", "metrics:9464", "IP address"),
+        ("ENFORCER_METRICS_ADDRESS", "127.0.0.1:0", "port from 1 to 65535"),
+        ("ENFORCER_METRICS_ADDRESS", "127.0.0.1:70000", "port from 1 to 65535"),
+        ("ENFORCER_METRICS_ADDRESS", "127.0.0.1:", "port from 1 to 65535"),
+        ("ENFORCER_METRICS_ADDRESS", "::1:9464", "brackets"),
     ],
 )
 def test_a_bad_value_is_named_with_its_variable(
@@ -95,6 +101,26 @@ def test_a_bad_value_is_named_with_its_variable(
     message = str(raised.value)
     assert f"{variable}={value!r}" in message
     assert why in message
+
+
+@pytest.mark.parametrize(
+    ("value", "address"),
+    [
+        ("9464", "127.0.0.1:9464"),
+        (" 127.0.0.1:9464 ", "127.0.0.1:9464"),
+        ("localhost:9464", "127.0.0.1:9464"),
+        ("0.0.0.0:9464", "0.0.0.0:9464"),
+        ("[::1]:9464", "[::1]:9464"),
+        ("", None),
+    ],
+)
+def test_the_metrics_address_is_private_unless_a_host_is_named(
+    monkeypatch: pytest.MonkeyPatch, value: str, address: str | None
+) -> None:
+    monkeypatch.setenv("ENFORCER_SPOTIFY_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("ENFORCER_METRICS_ADDRESS", value)
+
+    assert Settings().metrics_address == address
 
 
 def test_a_data_dir_that_is_a_file_is_refused(

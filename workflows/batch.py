@@ -44,7 +44,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from workflows.policies import LEDGER_RETRY, SPOTIFY_PATIENCE, SPOTIFY_RETRY
 
 with workflow.unsafe.imports_passed_through():
-    from activities import LOGIN_REQUIRED
+    from activities import LOGIN_REQUIRED, metrics
     from activities.batch import BatchActivities
     from enforcer.models import (
         LIBRARY_LANE,
@@ -96,6 +96,8 @@ class BatchWorkflow(Generic[StateT]):
     _chunks_per_run: int | None = None
     """Continue as new after this many chunks (the request's; tests, tuning); None: when
     the run's history is full."""
+    _kind: ClassVar[str] = "batch"
+    """What the batch is, in the metrics: "enforce", "rollback"."""
     _done_word: ClassVar[str] = "done"
     """What a completed item is, in the Web UI: "removed", "restored"."""
     _chunk_start_to_close: ClassVar[timedelta] = timedelta(minutes=2)
@@ -535,6 +537,13 @@ class BatchWorkflow(Generic[StateT]):
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=LEDGER_RETRY,
         )
+
+    def _count_end(self) -> None:
+        """The batch ended, with the status it has now: one in the metrics (a replay
+        records nothing, so a batch is counted once, by the run that ended it)."""
+        ended = metrics.BATCHES_ENDED
+        counter = workflow.metric_meter().create_counter(ended.name, ended.description)
+        counter.add(1, {"batch_kind": self._kind, "status": self._state.status.value})
 
     def _show_details(self) -> None:
         workflow.set_current_details(self._describe())

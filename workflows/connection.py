@@ -18,6 +18,7 @@ from typing import Final
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
 from enforcer.config import PayloadSettings
@@ -65,15 +66,16 @@ def configured_account_label(account_id: str) -> str:
     return codec.account_label(PayloadSettings(), account_id)
 
 
-async def connect_temporal() -> Client:
-    """A client for the server the environment names, failing within seconds if none."""
+async def connect_temporal(runtime: Runtime | None = None) -> Client:
+    """A client for the server the environment names, failing within seconds if none;
+    on ``runtime`` when given (the worker's, serving its metrics), else the default."""
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", DEFAULT_ADDRESS)
     address = config["target_host"]
     converter = configured_data_converter()
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT.total_seconds()):
-            return await Client.connect(**config, data_converter=converter)
+            return await Client.connect(**config, data_converter=converter, runtime=runtime)
     except (RPCError, RuntimeError, TimeoutError) as error:
         raise TemporalUnreachable(
             f"cannot reach the Temporal server at {address}: {_gist(error)}. Start one "

@@ -22,6 +22,7 @@ from workflows.policies import LEDGER_RETRY
 with workflow.unsafe.imports_passed_through():
     from activities.enforcement import EnforcementActivities
     from enforcer.models import (
+        BatchKind,
         BatchState,
         BatchStatus,
         ChunkFailure,
@@ -53,6 +54,7 @@ history events for 10 calls instead of about 5 for each."""
 
 @workflow.defn
 class EnforcementWorkflow(BatchWorkflow[BatchState]):
+    _kind = BatchKind.ENFORCE.value
     _done_word = "removed"
     _chunks_per_activity = CHUNKS_PER_ACTIVITY
 
@@ -81,6 +83,7 @@ class EnforcementWorkflow(BatchWorkflow[BatchState]):
         if self._state.roll_back or (request.atomic and _incomplete(summary)):
             summary = await self._compensate(summary)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        self._count_end()
         return summary
 
     # Messages only an enforcement takes --------------------------------------------------

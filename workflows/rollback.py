@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities import REFUSED
     from activities.rollback import RollbackActivities
     from enforcer.models import (
+        BatchKind,
         BatchStatus,
         ChunkOutcome,
         FinishRollback,
@@ -52,6 +53,7 @@ def rollback_workflow_id(batch_id: str, item_keys: tuple[str, ...] | None = None
 
 @workflow.defn
 class RollbackWorkflow(BatchWorkflow[RollbackState]):
+    _kind = BatchKind.ROLLBACK.value
     _done_word = "restored"
     # One activity restores a whole playlist; it heartbeats, so a dead worker is
     # noticed in seconds however long this allows.
@@ -83,6 +85,7 @@ class RollbackWorkflow(BatchWorkflow[RollbackState]):
         summary = await self._finish(await self._carry_out())
         await self._end_turn()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        self._count_end()
         return summary
 
     def _next_run(self) -> RollbackRequest:

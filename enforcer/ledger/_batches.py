@@ -6,6 +6,7 @@ creating them again, or marking them again after a retried activity, is harmless
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -484,16 +485,18 @@ class BatchStore(StoreBase):
         now: datetime | None = None,
         *,
         checked: bool = False,
-    ) -> None:
+    ) -> Counter[EntityType]:
         """``mark_items`` inside the caller's write transaction, at ``now`` if given;
-        ``checked``: the caller holds the batch's lock and has made sure every key is
-        the batch's (the keys were read in this transaction, or are checked before it
-        ends), so neither is done again."""
+        returns how many items of each type it moved (those it left as they were, an
+        item already completed say, are not counted). ``checked``: the caller holds the
+        batch's lock and has made sure every key is the batch's (the keys were read in
+        this transaction, or are checked before it ends), so neither is done again."""
         batch_id = mark.batch_id
         new_status = _item_status(mark.status)
         unique = list(dict.fromkeys(mark.keys))
+        moved: Counter[EntityType] = Counter()
         if not unique:
-            return
+            return moved
         now = now or utc_now()
         values: dict[str, Any] = {"status": new_status.value, "updated_at": now}
         if mark.after_state is not None:
@@ -511,7 +514,7 @@ class BatchStore(StoreBase):
             await self._lock_batch(connection, batch_id)
             await self._check_keys(connection, batch_id, unique)
         for chunk in chunks(unique):
-            await connection.execute(
+            changed = await connection.scalars(
                 update(ACTION_ITEMS)
                 .where(
                     ACTION_ITEMS.c.batch_id == batch_id,
@@ -519,7 +522,10 @@ class BatchStore(StoreBase):
                     ACTION_ITEMS.c.status.not_in(unchanged),
                 )
                 .values(**values)
+                .returning(ACTION_ITEMS.c.entity_type)
             )
+            moved.update(EntityType(entity_type) for entity_type in changed)
+        return moved
 
     async def _check_keys(
         self, connection: AsyncConnection, batch_id: str, keys: Sequence[str]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sqlalchemy import bindparam, case, func, select, update
@@ -195,6 +195,9 @@ class ChunkEnd:
     """The batch's requests so far."""
     claimed: list[ActionItemRecord] | None = None
     """The next chunk's items, claimed, when ``finish_chunk`` was asked to."""
+    newly_completed: dict[EntityType, int] = field(default_factory=dict)
+    """The chunk's items this call moved to completed, per entity type: none when an
+    earlier attempt had already ended them, so a chunk run twice counts each item once."""
 
 
 class ChunkStore(BatchStore):
@@ -474,10 +477,13 @@ class ChunkStore(BatchStore):
         call_counts = call_rows(batch_id, calls or {})
         async with writing(self._engine) as connection:
             await self._lock_batch(connection, batch_id)
+            newly_completed: Counter[EntityType] = Counter()
             for mark in marks:
                 # Another batch's items (a rollback marks the enforcement's) are checked
                 # as ``mark_items`` checks them; this batch's, below.
-                await self._mark(connection, mark, checked=mark.batch_id == batch_id)
+                moved = await self._mark(connection, mark, checked=mark.batch_id == batch_id)
+                if mark.batch_id == batch_id and mark.status == ItemStatus.COMPLETED:
+                    newly_completed.update(moved)
             await add_calls(connection, call_counts)
             # The chunk's rows, counted here: a GROUP BY makes SQLite scan the whole
             # batch through another index (100,000 rows a chunk, the write lock held).
@@ -506,7 +512,12 @@ class ChunkStore(BatchStore):
             tallies = _tallied((*key, count) for key, count in counted.items())
             traffic = await read_traffic(connection, batch_id)
             claimed = None if claim is None else await self._claim(connection, batch_id, claim)
-        return ChunkEnd(tallies=tallies, traffic=traffic, claimed=claimed)
+        return ChunkEnd(
+            tallies=tallies,
+            traffic=traffic,
+            claimed=claimed,
+            newly_completed=_in_type_order(newly_completed),
+        )
 
     async def _chunk_items(
         self, connection: AsyncConnection, batch_id: str, chunk: int

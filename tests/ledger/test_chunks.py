@@ -458,6 +458,23 @@ async def test_a_chunks_end_may_mark_another_batchs_items_checked_as_theirs(
     )
 
 
+async def test_a_chunks_end_counts_only_the_items_it_completed(ledger: Ledger) -> None:
+    await new_batch(ledger)
+    await ledger.assign_chunks(BATCH, library_chunk_size=2, playlist_chunk_size=2)
+    first, second = (ACTIONS[position].key for position in EXPECTED_CHUNKS[0])
+    both = ItemMark(BATCH, (first, second), ItemStatus.COMPLETED)
+
+    once = await ledger.finish_chunk(BATCH, 0, [both])
+    # An attempt run again, or a mark of another status, completes nothing more.
+    again = await ledger.finish_chunk(
+        BATCH, 0, [both, ItemMark(BATCH, (first,), ItemStatus.FAILED, error="late")]
+    )
+
+    assert once.newly_completed == {EntityType.LIKED_SONG: 1, EntityType.SAVED_ALBUM: 1}
+    assert again.newly_completed == {}
+    assert again.tallies == once.tallies
+
+
 async def test_a_chunks_end_with_a_bad_mark_writes_nothing(ledger: Ledger) -> None:
     await new_batch(ledger)
     await ledger.assign_chunks(BATCH, library_chunk_size=2, playlist_chunk_size=2)

@@ -58,6 +58,24 @@ async def log_in(ledger: Ledger, settings: Settings, sandbox_tokens: dict[str, s
     )
 
 
+async def served_user(
+    ledger: Ledger,
+    settings: Settings,
+    admin: httpx.AsyncClient,
+    library: dict[str, Any],
+    *,
+    blocked_artists: int,
+) -> dict[str, str]:
+    """The served sandbox's user logged in (tokens from its admin endpoint, returned),
+    with the library's first ``blocked_artists`` artists on its blocklist."""
+    tokens: dict[str, str] = (await admin.post(f"/__sandbox/users/{USER}/tokens")).json()
+    await log_in(ledger, settings, tokens)
+    artists = library["catalog"]["artists"][:blocked_artists]
+    blocked = [BlockedArtist(artist_id=a["id"], name=a["name"]) for a in artists]
+    await ledger.add_to_blocklist(USER, blocked, source="id")
+    return tokens
+
+
 @dataclass(frozen=True)
 class World:
     sandbox: Sandbox

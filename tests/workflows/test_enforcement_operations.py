@@ -24,7 +24,6 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from enforcer.ledger import Ledger, ledger_url
 from enforcer.models import (
     BatchStatus,
-    BlockedArtist,
     EnforcementRequest,
     EnforcementSummary,
     ItemStatus,
@@ -46,7 +45,7 @@ from tests.workflows._processes import (
     sandbox_urls,
     worker_environment,
 )
-from tests.workflows._world import USER, log_in, settings_for, workers, world
+from tests.workflows._world import USER, served_user, settings_for, workers, world
 from worker import GRACEFUL_SHUTDOWN
 from workflows.enforcement import EnforcementWorkflow
 
@@ -183,11 +182,9 @@ async def test_a_worker_stopped_with_sigterm_drains_and_a_new_worker_finishes_th
         api, accounts = sandbox_urls(admin)
         settings = settings_for(tmp_path, api=api, accounts=accounts)
         async with await Ledger.open(ledger_url(settings)) as ledger:
-            tokens = (await admin.post(f"/__sandbox/users/{USER}/tokens")).json()
-            await log_in(ledger, settings, tokens)
-            artists = library["catalog"]["artists"][:BLOCKED_ARTISTS]
-            blocked = [BlockedArtist(artist_id=a["id"], name=a["name"]) for a in artists]
-            await ledger.add_to_blocklist(USER, blocked, source="id")
+            tokens = await served_user(
+                ledger, settings, admin, library, blocked_artists=BLOCKED_ARTISTS
+            )
             env = worker_environment(temporal_client, settings)
             worker_args = ["worker.py", "--task-queue", task_queue]
 

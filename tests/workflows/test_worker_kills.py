@@ -23,7 +23,6 @@ from temporalio.client import Client
 from enforcer.ledger import Ledger, LedgerError, ledger_url
 from enforcer.models import (
     BatchStatus,
-    BlockedArtist,
     EnforcementRequest,
     ItemStatus,
     RollbackRequest,
@@ -38,7 +37,7 @@ from tests.workflows._processes import (
     sandbox_urls,
     worker_environment,
 )
-from tests.workflows._world import USER, log_in, settings_for
+from tests.workflows._world import USER, served_user, settings_for
 from workflows.enforcement import EnforcementWorkflow
 from workflows.rollback import RollbackWorkflow, rollback_workflow_id
 
@@ -87,11 +86,7 @@ async def test_a_worker_killed_during_enforcement_and_during_rollback_loses_noth
         api, accounts = sandbox_urls(admin)
         settings = settings_for(tmp_path, api=api, accounts=accounts)
         async with await Ledger.open(ledger_url(settings)) as ledger:
-            tokens = (await admin.post(f"/__sandbox/users/{USER}/tokens")).json()
-            await log_in(ledger, settings, tokens)
-            artists = library["catalog"]["artists"][:BLOCKED_ARTISTS]
-            blocked = [BlockedArtist(artist_id=a["id"], name=a["name"]) for a in artists]
-            await ledger.add_to_blocklist(USER, blocked, source="id")
+            await served_user(ledger, settings, admin, library, blocked_artists=BLOCKED_ARTISTS)
             env = worker_environment(temporal_client, settings)
             before = comparable((await admin.get(f"/__sandbox/users/{USER}")).json())
 
