@@ -19,6 +19,7 @@ import asyncio
 import json
 import time
 from typing import Any
+from urllib.parse import quote
 
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
@@ -64,6 +65,11 @@ def temporal_view(temporal_env: WorkflowEnvironment, workflow_id: str) -> tuple[
         return described.typed_search_attributes.get(ENFORCEMENT_STATUS), metadata.current_details
 
     return asyncio.run(read())
+
+
+def linked(workflow_id: str) -> str:
+    """``workflow_id`` as the Web UI's details show it: a Markdown link to its page."""
+    return f"[`{workflow_id}`](/namespaces/default/workflows/{quote(workflow_id, safe='')})"
 
 
 def batch_row(cli: Cli, batch_id: str, *options: str) -> dict[str, Any] | None:
@@ -152,7 +158,7 @@ def test_a_batch_rolled_back_whole_is_rolled_back_in_every_view(
     attribute, details = temporal_view(temporal_env, rollback_id)
     assert attribute == BatchStatus.ROLLED_BACK.value
     assert "status: completed" in details
-    assert f"undid {batch_id}: {removed} of {removed} removed items back" in details
+    assert f"undid {linked(batch_id)}: {removed} of {removed} removed items back" in details
     # The rollback itself is a completed batch, in its own status.
     rollback = json.loads(enforcer_cli.ok("status", rollback_id, "--format", "json"))
     assert (rollback["status"], rollback["rollback_of"]) == ("completed", batch_id)
@@ -178,7 +184,7 @@ def test_a_batch_rolled_back_in_part_is_partly_rolled_back_in_every_view(
     )
     attribute, details = temporal_view(temporal_env, some)
     assert attribute == BatchStatus.PARTLY_ROLLED_BACK.value
-    assert f"undid {batch_id}: 1 of {removed} removed items back" in details
+    assert f"undid {linked(batch_id)}: 1 of {removed} removed items back" in details
     assert_identifiers_whole_at_80_columns(enforcer_cli, batch_id, some)
 
     # The rest: the batch is then rolled back, and both rollbacks are named.
@@ -235,6 +241,7 @@ def test_a_running_batch_rolled_back_by_its_update_is_rolled_back_in_every_view(
     attribute, details = temporal_view(temporal_env, batch_id)
     assert attribute == BatchStatus.ROLLED_BACK.value
     assert "status: rolled back" in details
-    assert f"rolled back by {rollback_id}: {removed} of {removed} removed items back" in details
+    back = f"{removed} of {removed} removed items back"
+    assert f"rolled back by {linked(rollback_id)}: {back}" in details
     attribute, _ = temporal_view(temporal_env, rollback_id)
     assert attribute == BatchStatus.ROLLED_BACK.value
