@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import quote
@@ -245,3 +246,31 @@ def test_a_running_batch_rolled_back_by_its_update_is_rolled_back_in_every_view(
     assert f"rolled back by {linked(rollback_id)}: {back}" in details
     attribute, _ = temporal_view(temporal_env, rollback_id)
     assert attribute == BatchStatus.ROLLED_BACK.value
+
+
+def test_a_running_batchs_web_ui_details_follow_its_chunks_not_only_its_status(
+    enforcer_cli: Cli, temporal_env: WorkflowEnvironment
+) -> None:
+    """The current details move with every chunk while the status stays ``running``
+    (before, they changed only with the status), in plain words, never raw kind names."""
+    plan = planned(enforcer_cli)
+    batch_id = enforcement_workflow_id("alice", plan["id"])
+    enforcer_cli.sandbox.set_faults(Faults(latency_ms=500))
+    enforcer_cli.ok("enforce", plan["id"], "--yes", "--max-in-flight", "1")
+
+    removed_while_running: set[int] = set()
+    deadline = time.monotonic() + 30
+    while (view := temporal_view(temporal_env, batch_id))[0] != BatchStatus.COMPLETED.value:
+        assert time.monotonic() < deadline, f"the batch did not complete: {view}"
+        _, details = view
+        if "status: running" in details:
+            removed_while_running.add(sum(map(int, re.findall(r"(\d+) removed,", details))))
+            assert "liked_song" not in details
+            assert "playlist_item" not in details
+        time.sleep(0.05)
+
+    assert len(removed_while_running - {0, len(plan["actions"])}) >= 1, removed_while_running
+    _, details = temporal_view(temporal_env, batch_id)
+    assert f"liked songs: {sum(a['entity_type'] == 'liked_song' for a in plan['actions'])} " in (
+        details
+    )

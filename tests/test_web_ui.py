@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -32,13 +31,11 @@ from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, FrameLocator, Page, expect, sync_playwright
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.cli import Cli
-from tests.support.temporal import DEV_SERVER_BINARY, installed_binary
+from tests.support.temporal import free_port, start_dev_server
 from tests.test_starter_enforce import planned
-from workflows import search_attributes
 from workflows.enforcement import enforcement_workflow_id
 from workflows.rollback import rollback_workflow_id
 
@@ -60,25 +57,11 @@ class WebUi:
     url: str
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 async def web_ui() -> AsyncIterator[WebUi]:
     """A dev server of this module's own, with its Web UI (the session's has none)."""
-    ui_port = _free_port()
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=installed_binary(DEV_SERVER_BINARY),
-        search_attributes=search_attributes.ALL,
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-        ui=True,
-        ui_port=ui_port,
-    )
+    ui_port = free_port()
+    env = await start_dev_server(ui_port=ui_port)
     try:
         yield WebUi(env, f"http://127.0.0.1:{ui_port}")
     finally:
