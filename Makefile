@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest clean demo stop chaos bench up down
+.PHONY: test lint typecheck pytest chromium clean demo stop chaos bench up down
 
 test: lint typecheck pytest
 
@@ -21,8 +21,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	$(BIN)/pytest
+
+# Debian's Chromium for tests/test_web_ui.py, installed where missing (instant when it is
+# there). Where it cannot be installed, the reason is printed, and the test is skipped
+# with it: the rest of the suite runs all the same.
+chromium:
+	-scripts/install-chromium.sh
 
 # Not part of `make test`: about 20 minutes of worker kills, Temporal restarts, faults,
 # overlapping batches and bad inputs, all real processes on 127.0.0.1 (scripts/chaos.py);

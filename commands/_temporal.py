@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from typing import Any, Final
-from urllib.parse import quote
 
 from temporalio.client import (
     Client,
@@ -22,6 +21,8 @@ from temporalio.client import (
 from temporalio.envconfig import ClientConfig
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
+
+from enforcer.markdown import workflow_page
 
 UI_URL_VARIABLE: Final = "TEMPORAL_UI_URL"
 """Where the Web UI is, when it is not at the dev server's default (the gRPC port + 1000)."""
@@ -57,8 +58,7 @@ def root_cause(error: BaseException) -> str:
 
 def web_ui_url(temporal: Client, workflow_id: str) -> str:
     """The page of ``workflow_id`` in the Web UI."""
-    namespace = quote(temporal.namespace, safe="")
-    return f"{web_ui_base(temporal)}/namespaces/{namespace}/workflows/{quote(workflow_id, safe='')}"
+    return f"{web_ui_base(temporal)}{workflow_page(temporal.namespace, workflow_id)}"
 
 
 def web_ui_base(temporal: Client) -> str:

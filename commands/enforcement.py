@@ -65,6 +65,7 @@ from commands._temporal import describe, root_cause, temporal_error, web_ui_url
 from commands.planning import ExamplesOption, dry_run_before_enforcing, run_planning
 from commands.rollback import show_rollback
 from enforcer.ledger import Ledger, UnknownBatch
+from enforcer.markdown import enforcement_details, enforcement_summary
 from enforcer.models import (
     BatchKind,
     BatchStatus,
@@ -221,8 +222,15 @@ async def start_enforcement(
             # Running: join it. Ended: refuse, so that the earlier result is shown instead.
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=(
-                f"Enforce plan {plan.id} for account {session.account_id}: {changes} changes"
+            static_summary=enforcement_summary(session.account_id, plan.counts),
+            static_details=enforcement_details(
+                namespace=temporal.namespace,
+                batch_id=batch_id,
+                plan_id=plan.id,
+                account_id=session.account_id,
+                options=plan.options,
+                counts=plan.counts,
+                blocklist=plan.blocklist,
             ),
             search_attributes=TypedSearchAttributes(
                 [

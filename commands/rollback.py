@@ -64,6 +64,7 @@ from commands._runtime import (
 )
 from commands._temporal import describe, root_cause, temporal_error, web_ui_url
 from enforcer.ledger import ActionItemRecord, Ledger, UnknownBatch
+from enforcer.markdown import rollback_details, rollback_summary
 from enforcer.models import (
     TERMINAL_BATCH_STATUSES,
     BatchKind,
@@ -286,9 +287,13 @@ async def _roll_back_ended(
             task_queue=configured_task_queue(),
             # Running: join it. Ended: run again, which puts back whatever is still removed.
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary=(
-                f"Roll back {sum(restorable.values())} items of batch {batch_id} "
-                f"for account {session.account_id}"
+            static_summary=rollback_summary(session.account_id, batch_id, restorable),
+            static_details=rollback_details(
+                namespace=temporal.namespace,
+                batch_id=batch_id,
+                account_id=session.account_id,
+                counts=restorable,
+                chosen=None if keys is None else sum(restorable.values()),
             ),
             search_attributes=TypedSearchAttributes(
                 [

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
+from urllib.parse import quote
 
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
@@ -64,6 +66,11 @@ def temporal_view(temporal_env: WorkflowEnvironment, workflow_id: str) -> tuple[
         return described.typed_search_attributes.get(ENFORCEMENT_STATUS), metadata.current_details
 
     return asyncio.run(read())
+
+
+def linked(workflow_id: str) -> str:
+    """``workflow_id`` as the Web UI's details show it: a Markdown link to its page."""
+    return f"[`{workflow_id}`](/namespaces/default/workflows/{quote(workflow_id, safe='')})"
 
 
 def batch_row(cli: Cli, batch_id: str, *options: str) -> dict[str, Any] | None:
@@ -152,7 +159,7 @@ def test_a_batch_rolled_back_whole_is_rolled_back_in_every_view(
     attribute, details = temporal_view(temporal_env, rollback_id)
     assert attribute == BatchStatus.ROLLED_BACK.value
     assert "status: completed" in details
-    assert f"undid {batch_id}: {removed} of {removed} removed items back" in details
+    assert f"undid {linked(batch_id)}: {removed} of {removed} removed items back" in details
     # The rollback itself is a completed batch, in its own status.
     rollback = json.loads(enforcer_cli.ok("status", rollback_id, "--format", "json"))
     assert (rollback["status"], rollback["rollback_of"]) == ("completed", batch_id)
@@ -178,7 +185,7 @@ def test_a_batch_rolled_back_in_part_is_partly_rolled_back_in_every_view(
     )
     attribute, details = temporal_view(temporal_env, some)
     assert attribute == BatchStatus.PARTLY_ROLLED_BACK.value
-    assert f"undid {batch_id}: 1 of {removed} removed items back" in details
+    assert f"undid {linked(batch_id)}: 1 of {removed} removed items back" in details
     assert_identifiers_whole_at_80_columns(enforcer_cli, batch_id, some)
 
     # The rest: the batch is then rolled back, and both rollbacks are named.
@@ -235,6 +242,35 @@ def test_a_running_batch_rolled_back_by_its_update_is_rolled_back_in_every_view(
     attribute, details = temporal_view(temporal_env, batch_id)
     assert attribute == BatchStatus.ROLLED_BACK.value
     assert "status: rolled back" in details
-    assert f"rolled back by {rollback_id}: {removed} of {removed} removed items back" in details
+    back = f"{removed} of {removed} removed items back"
+    assert f"rolled back by {linked(rollback_id)}: {back}" in details
     attribute, _ = temporal_view(temporal_env, rollback_id)
     assert attribute == BatchStatus.ROLLED_BACK.value
+
+
+def test_a_running_batchs_web_ui_details_follow_its_chunks_not_only_its_status(
+    enforcer_cli: Cli, temporal_env: WorkflowEnvironment
+) -> None:
+    """The current details move with every chunk while the status stays ``running``
+    (before, they changed only with the status), in plain words, never raw kind names."""
+    plan = planned(enforcer_cli)
+    batch_id = enforcement_workflow_id("alice", plan["id"])
+    enforcer_cli.sandbox.set_faults(Faults(latency_ms=500))
+    enforcer_cli.ok("enforce", plan["id"], "--yes", "--max-in-flight", "1")
+
+    removed_while_running: set[int] = set()
+    deadline = time.monotonic() + 30
+    while (view := temporal_view(temporal_env, batch_id))[0] != BatchStatus.COMPLETED.value:
+        assert time.monotonic() < deadline, f"the batch did not complete: {view}"
+        _, details = view
+        if "status: running" in details:
+            removed_while_running.add(sum(map(int, re.findall(r"(\d+) removed,", details))))
+            assert "liked_song" not in details
+            assert "playlist_item" not in details
+        time.sleep(0.05)
+
+    assert len(removed_while_running - {0, len(plan["actions"])}) >= 1, removed_while_running
+    _, details = temporal_view(temporal_env, batch_id)
+    assert f"liked songs: {sum(a['entity_type'] == 'liked_song' for a in plan['actions'])} " in (
+        details
+    )

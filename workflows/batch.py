@@ -46,6 +46,7 @@ from workflows.policies import LEDGER_RETRY, SPOTIFY_PATIENCE, SPOTIFY_RETRY
 with workflow.unsafe.imports_passed_through():
     from activities import LOGIN_REQUIRED, metrics
     from activities.batch import BatchActivities
+    from enforcer.markdown import kind_name, workflow_link
     from enforcer.models import (
         LIBRARY_LANE,
         AccountTurn,
@@ -54,7 +55,6 @@ with workflow.unsafe.imports_passed_through():
         BatchStatusChange,
         ChunkLanesRequest,
         ChunkOutcome,
-        EntityType,
         ItemsBack,
         ItemTally,
     )
@@ -546,40 +546,43 @@ class BatchWorkflow(Generic[StateT]):
         counter.add(1, {"batch_kind": self._kind, "status": self._state.status.value})
 
     def _show_details(self) -> None:
+        """The Web UI's current details, from the state. Setting them costs nothing in
+        history: the UI asks the worker for them (Temporal's built-in metadata query), so
+        they follow every chunk's outcome, not only a change of status."""
         workflow.set_current_details(self._describe())
 
     def _describe(self) -> str:
-        """The Web UI's current details: where the batch stands, a line per kind."""
+        """The Web UI's current details, in Markdown: where the batch stands, a line per
+        kind of item, Spotify's traffic, and what a rollback put back."""
         state = self._state
-        lines = [f"status: {state.status.value.replace('_', ' ')}"]
+        paragraphs = [f"**status: {state.status.value.replace('_', ' ')}**"]
         if state.waiting_for:
-            lines.append(f"waiting for {state.waiting_for}")
-        for entity_type, total in state.layout.totals.items():
-            done = state.tallies.get(entity_type, ItemTally())
-            lines.append(
-                f"{_KIND_NAMES.get(entity_type, entity_type.value)}: {done.completed} "
-                f"{self._done_word}, {done.failed} failed, {done.skipped} skipped of {total}"
+            paragraphs.append(f"waiting for {state.waiting_for}")
+        paragraphs.append(
+            "\n".join(
+                f"- {kind_name(entity_type)}: {done.completed} {self._done_word}, "
+                f"{done.failed} failed, {done.skipped} skipped of {total}"
+                for entity_type, total in state.layout.totals.items()
+                for done in [state.tallies.get(entity_type, ItemTally())]
             )
+        )
         traffic = state.traffic
-        lines.append(
+        paragraphs.append(
             f"requests to Spotify: {traffic.sent}; 429s: {traffic.rate_limited} "
             f"({traffic.waited_seconds:.0f} s waited)"
         )
         if state.items_back is not None:
-            lines.append(self._undone_line(state.items_back))
-        return "\n".join(lines)
+            paragraphs.append(self._undone_line(state.items_back))
+        return "\n\n".join(paragraph for paragraph in paragraphs if paragraph)
 
     def _undone_line(self, items_back: ItemsBack) -> str:
         """The Web UI's line on what a rollback put back."""
         return f"{items_back.back} of {items_back.removed} removed items back"
 
-
-_KIND_NAMES: Final[dict[EntityType, str]] = {
-    EntityType.LIKED_SONG: "liked songs",
-    EntityType.PLAYLIST_ITEM: "playlist entries",
-    EntityType.SAVED_ALBUM: "saved albums",
-    EntityType.FOLLOWED_ARTIST: "followed artists",
-}
+    @staticmethod
+    def _link_to(workflow_id: str) -> str:
+        """A Markdown link to ``workflow_id``'s page in the Web UI."""
+        return workflow_link(workflow.info().namespace, workflow_id)
 
 
 def error_type(error: ActivityError) -> str | None:

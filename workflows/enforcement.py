@@ -21,6 +21,7 @@ from workflows.policies import LEDGER_RETRY
 
 with workflow.unsafe.imports_passed_through():
     from activities.enforcement import EnforcementActivities
+    from enforcer.markdown import rollback_details, rollback_summary
     from enforcer.models import (
         BatchKind,
         BatchState,
@@ -195,8 +196,11 @@ class EnforcementWorkflow(BatchWorkflow[BatchState]):
         parent. It takes the account's turn itself, so this batch gave it up first."""
         rollback_id = rollback_workflow_id(self._state.batch_id)
         self._state.rollback_id = rollback_id
-        self._state.waiting_for = f"the rollback {rollback_id} to undo what this batch removed"
+        self._state.waiting_for = (
+            f"the rollback {self._link_to(rollback_id)} to undo what this batch removed"
+        )
         self._show_details()
+        removed = {kind: tally.completed for kind, tally in self._state.tallies.items()}
         undone: RollbackSummary = await workflow.execute_child_workflow(
             RollbackWorkflow.run,
             RollbackRequest(
@@ -206,6 +210,14 @@ class EnforcementWorkflow(BatchWorkflow[BatchState]):
             ),
             id=rollback_id,
             parent_close_policy=ParentClosePolicy.ABANDON,
+            # Shown by the Web UI only: not part of what replay compares.
+            static_summary=rollback_summary(self._account_id, self._state.batch_id, removed),
+            static_details=rollback_details(
+                namespace=workflow.info().namespace,
+                batch_id=self._state.batch_id,
+                account_id=self._account_id,
+                counts=removed,
+            ),
         )
         self._state.waiting_for = None
         self._state.items_back = undone.original_items_back
@@ -214,7 +226,8 @@ class EnforcementWorkflow(BatchWorkflow[BatchState]):
         return summary.model_copy(update={"status": status, "rolled_back_by": rollback_id})
 
     def _undone_line(self, items_back: ItemsBack) -> str:
-        return f"rolled back by {self._state.rollback_id}: {super()._undone_line(items_back)}"
+        rolled_back_by = self._link_to(self._state.rollback_id or "")
+        return f"rolled back by {rolled_back_by}: {super()._undone_line(items_back)}"
 
     def _eta_seconds(self) -> float | None:
         state = self._state

@@ -189,4 +189,5 @@ class RollbackWorkflow(BatchWorkflow[RollbackState]):
         return summary
 
     def _undone_line(self, items_back: ItemsBack) -> str:
-        return f"undid {self._state.rollback_of}: {super()._undone_line(items_back)}"
+        undid = self._link_to(self._state.rollback_of)
+        return f"undid {undid}: {super()._undone_line(items_back)}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import sysconfig
 import uuid
 from collections.abc import AsyncIterator
@@ -47,16 +48,32 @@ def installed_binary(name: str) -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A real Temporal dev server with the project's search attributes registered."""
-    env = await WorkflowEnvironment.start_local(
+async def start_dev_server(*, ui_port: int | None = None) -> WorkflowEnvironment:
+    """A real Temporal dev server with the project's search attributes registered; with
+    its Web UI on ``ui_port`` when given."""
+    return await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary(DEV_SERVER_BINARY),
         search_attributes=search_attributes.ALL,
         data_converter=pydantic_data_converter,
         dev_server_log_level="warn",
         dev_server_startup_timeout=_STARTUP_TIMEOUT,
+        ui=ui_port is not None,
+        ui_port=ui_port,
     )
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server with the project's search attributes registered."""
+    env = await start_dev_server()
     try:
         yield env
     finally:
