@@ -16,8 +16,8 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from temporalio.client import Client, WorkflowFailureError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from enforcer.ledger import ActionItemRecord, LedgerError, UnknownBatch
 from enforcer.models import (
@@ -29,6 +29,8 @@ from enforcer.models import (
     PlanOptions,
     Policy,
     RollbackRequest,
+    RollbackSummary,
+    SkipReason,
 )
 from enforcer.sandbox import Faults
 from tests.support.contract import ContractRecorder, SpotifyContract
@@ -280,11 +282,18 @@ async def test_a_cancelled_rollback_restores_nothing_more_and_says_so(
             task_queue=task_queue,
             start_signal="cancel",
         )
-        summary = await handle.result()
+        with pytest.raises(WorkflowFailureError) as ended:
+            await handle.result()
         progress = await handle.query(RollbackWorkflow.progress)
         described = await handle.describe()
 
-    assert summary.status is BatchStatus.CANCELLED
+    # It ends Canceled in Temporal; its summary is the ledger's.
+    assert isinstance(ended.value.cause, CancelledError)
+    assert described.status is WorkflowExecutionStatus.CANCELED
+    recorded = await made.ledger.batch(progress.batch_id)
+    assert recorded.summary is not None
+    summary = RollbackSummary.model_validate(recorded.summary)
+    assert recorded.status is summary.status is BatchStatus.CANCELLED
     assert summary.restored == {}
     assert writes(made.sandbox) == 0
     assert library_of(made.sandbox) == after_enforcement
@@ -296,9 +305,47 @@ async def test_a_cancelled_rollback_restores_nothing_more_and_says_so(
     assert {(i.status, i.error) for i in rollback_items} == {
         (ItemStatus.SKIPPED, "the rollback was cancelled")
     }
-    assert len(summary.failed) + summary.failed_omitted == len(rollback_items)
+    # Skipped, not failed: the restores not made are counted under their reason.
+    assert summary.failed == ()
+    assert summary.skipped == (
+        SkipReason(reason="the rollback was cancelled", items=len(rollback_items)),
+    )
     originals = await statuses(made.ledger, enforced.batch_id)
     assert ItemStatus.ROLLED_BACK not in originals.values()
+
+
+async def test_a_batch_cancelled_by_temporal_is_rolled_back_exactly(
+    temporal_client: Client, task_queue: str, made: World
+) -> None:
+    """`temporal workflow cancel` stops a batch half way; its rollback still puts back
+    exactly what it removed, where it was."""
+    before = library_of(made.sandbox)
+    async with workers(temporal_client, task_queue, made):
+        plan_id = await plan(temporal_client, task_queue)
+        # Slow calls, one at a time: the batch is still running when it is cancelled.
+        made.sandbox.set_faults(Faults(seed=1, latency_ms=200))
+        handle = await start_enforcing(temporal_client, task_queue, plan_id, max_in_flight=1)
+        ended: list[ActionItemRecord] = []
+        for _ in range(600):
+            with contextlib.suppress(UnknownBatch):  # not created yet
+                ended = await made.ledger.action_items(handle.id, status=ItemStatus.COMPLETED)
+            if ended:
+                break
+            await asyncio.sleep(0.05)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        made.sandbox.set_faults(Faults())
+        assert (await handle.describe()).status is WorkflowExecutionStatus.CANCELED
+        removed = await statuses(made.ledger, handle.id)
+        summary = await roll_back(temporal_client, task_queue, handle.id)
+
+    assert ItemStatus.SKIPPED in removed.values(), "cancel a batch under way"
+    completed = [key for key, status in removed.items() if status is ItemStatus.COMPLETED]
+    assert 1 <= len(completed) == sum(summary.restored.values())
+    assert summary.status is BatchStatus.COMPLETED
+    assert library_of(made.sandbox) == before
+    assert (await made.ledger.batch(handle.id)).status is BatchStatus.ROLLED_BACK
 
 
 async def test_bad_input_is_refused_by_name_and_changes_nothing(
