@@ -215,9 +215,7 @@ class EnforcementActivities(SpotifyActivities):
         errors, error_count = await self._ledger.item_errors(
             finish.batch_id, limit=ERRORS_IN_SUMMARY, status=ItemStatus.FAILED
         )
-        skipped, reasons = await self._ledger.skip_reasons(
-            finish.batch_id, limit=ERRORS_IN_SUMMARY
-        )
+        skipped, reasons = await self._ledger.skip_reasons(finish.batch_id, limit=ERRORS_IN_SUMMARY)
         traffic = await self._ledger.traffic(finish.batch_id)
         summary = EnforcementSummary(
             batch_id=finish.batch_id,

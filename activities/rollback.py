@@ -294,9 +294,7 @@ class RollbackActivities(SpotifyActivities):
         failed, failed_count = await self._ledger.item_errors(
             finish.batch_id, limit=LISTED_IN_SUMMARY, status=ItemStatus.FAILED
         )
-        skipped, reasons = await self._ledger.skip_reasons(
-            finish.batch_id, limit=LISTED_IN_SUMMARY
-        )
+        skipped, reasons = await self._ledger.skip_reasons(finish.batch_id, limit=LISTED_IN_SUMMARY)
         inexact = await self._not_restored_exactly(finish.batch_id)
         tallies = await self._ledger.tallies(finish.batch_id)
         traffic = await self._ledger.traffic(finish.batch_id)

@@ -510,16 +510,15 @@ class ChunkStore(BatchStore):
             ACTION_ITEMS.c.batch_id == batch_id,
             ACTION_ITEMS.c.status == ItemStatus.SKIPPED.value,
         )
-        items = func.count().label("items")
         async with reading(self._engine) as connection:
             await self._check_batch(connection, batch_id)
-            rows = (
-                await connection.execute(
-                    select(ACTION_ITEMS.c.error, items)
-                    .where(*skipped)
-                    .group_by(ACTION_ITEMS.c.error)
-                    .order_by(items.desc(), ACTION_ITEMS.c.error)
-                )
-            ).all()
-        reasons = [SkipReason(reason=error or _NO_REASON, items=int(n)) for error, n in rows]
+            rows = await connection.execute(
+                select(ACTION_ITEMS.c.error, func.count())
+                .where(*skipped)
+                .group_by(ACTION_ITEMS.c.error)
+            )
+            reasons = sorted(
+                (SkipReason(reason=error or _NO_REASON, items=int(n)) for error, n in rows),
+                key=lambda skip: (-skip.items, skip.reason),
+            )
         return reasons[:limit], len(reasons)
