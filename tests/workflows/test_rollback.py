@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.service import RPCError
 
 from enforcer.ledger import ActionItemRecord, LedgerError, UnknownBatch
 from enforcer.models import (
@@ -128,6 +129,55 @@ async def test_the_rollback_signal_stops_a_running_batch_and_restores_what_it_re
     items = await made.ledger.action_items(summary.batch_id)
     assert {item.status for item in items} <= {ItemStatus.ROLLED_BACK, ItemStatus.SKIPPED}
     assert (await made.ledger.batch(summary.batch_id)).status is BatchStatus.ROLLED_BACK
+
+
+async def test_a_compensation_cancelled_by_temporal_leaves_every_view_agreeing(
+    temporal_client: Client, task_queue: str, made: World
+) -> None:
+    """The rollback a running batch's ``rollback`` control started is cancelled through
+    Temporal: it ends Canceled, the enforcement learns from the ledger what it put back,
+    and the enforcement's end, its ledger record and its result agree."""
+    async with workers(temporal_client, task_queue, made):
+        plan_id = await plan(temporal_client, task_queue)
+        made.sandbox.set_faults(Faults(seed=1, latency_ms=300))
+        handle = await start_enforcing(temporal_client, task_queue, plan_id, max_in_flight=1)
+        completed: list[ActionItemRecord] = []
+        for _ in range(600):
+            with contextlib.suppress(UnknownBatch):  # not created yet
+                completed = await made.ledger.action_items(handle.id, status=ItemStatus.COMPLETED)
+            if completed:
+                break
+            await asyncio.sleep(0.05)
+        await handle.signal(EnforcementWorkflow.rollback)
+        child = temporal_client.get_workflow_handle(rollback_workflow_id(handle.id))
+        for _ in range(600):
+            with contextlib.suppress(RPCError):  # not started yet
+                if (await child.describe()).status is WorkflowExecutionStatus.RUNNING:
+                    break
+            await asyncio.sleep(0.05)
+        await child.cancel()
+        summary: EnforcementSummary | None = None
+        ended_by: BaseException | None = None
+        try:
+            summary = await handle.result()
+        except WorkflowFailureError as error:
+            ended_by = error.cause
+        described = await handle.describe()
+        child_described = await child.describe()
+
+    assert child_described.status is WorkflowExecutionStatus.CANCELED
+    recorded = await made.ledger.batch(handle.id)
+    back = (await made.ledger.item_counts(handle.id))[ItemStatus.ROLLED_BACK]
+    if back:  # something was put back: what became of the batch, Completed in Temporal
+        assert summary is not None
+        assert recorded.status is summary.status
+        assert summary.status in (BatchStatus.ROLLED_BACK, BatchStatus.PARTLY_ROLLED_BACK)
+        assert described.status is WorkflowExecutionStatus.COMPLETED
+    else:  # nothing back: the batch stays cancelled, Canceled in Temporal
+        assert isinstance(ended_by, CancelledError), ended_by
+        assert recorded.status is BatchStatus.CANCELLED
+        assert described.status is WorkflowExecutionStatus.CANCELED
+    assert described.typed_search_attributes[ENFORCEMENT_STATUS] == recorded.status.value
 
 
 async def test_an_atomic_batch_with_a_failed_item_is_rolled_back_whole(
