@@ -16,7 +16,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError
 
@@ -131,6 +131,22 @@ async def test_the_rollback_signal_stops_a_running_batch_and_restores_what_it_re
     assert (await made.ledger.batch(summary.batch_id)).status is BatchStatus.ROLLED_BACK
 
 
+async def batch_under_way(
+    client: Client, task_queue: str, made: World
+) -> WorkflowHandle[EnforcementWorkflow, EnforcementSummary]:
+    """A batch that has removed an item and has more to go: slow calls, one at a time,
+    so that it still runs when the test acts on it."""
+    plan_id = await plan(client, task_queue)
+    made.sandbox.set_faults(Faults(seed=1, latency_ms=200))
+    handle = await start_enforcing(client, task_queue, plan_id, max_in_flight=1)
+    for _ in range(600):
+        with contextlib.suppress(UnknownBatch):  # not created yet
+            if await made.ledger.action_items(handle.id, status=ItemStatus.COMPLETED):
+                return handle
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{handle.id} removed nothing within 30 s")
+
+
 async def test_a_compensation_cancelled_by_temporal_leaves_every_view_agreeing(
     temporal_client: Client, task_queue: str, made: World
 ) -> None:
@@ -138,16 +154,7 @@ async def test_a_compensation_cancelled_by_temporal_leaves_every_view_agreeing(
     Temporal: it ends Canceled, the enforcement learns from the ledger what it put back,
     and the enforcement's end, its ledger record and its result agree."""
     async with workers(temporal_client, task_queue, made):
-        plan_id = await plan(temporal_client, task_queue)
-        made.sandbox.set_faults(Faults(seed=1, latency_ms=300))
-        handle = await start_enforcing(temporal_client, task_queue, plan_id, max_in_flight=1)
-        completed: list[ActionItemRecord] = []
-        for _ in range(600):
-            with contextlib.suppress(UnknownBatch):  # not created yet
-                completed = await made.ledger.action_items(handle.id, status=ItemStatus.COMPLETED)
-            if completed:
-                break
-            await asyncio.sleep(0.05)
+        handle = await batch_under_way(temporal_client, task_queue, made)
         await handle.signal(EnforcementWorkflow.rollback)
         child = temporal_client.get_workflow_handle(rollback_workflow_id(handle.id))
         for _ in range(600):
@@ -371,17 +378,7 @@ async def test_a_batch_cancelled_by_temporal_is_rolled_back_exactly(
     exactly what it removed, where it was."""
     before = library_of(made.sandbox)
     async with workers(temporal_client, task_queue, made):
-        plan_id = await plan(temporal_client, task_queue)
-        # Slow calls, one at a time: the batch is still running when it is cancelled.
-        made.sandbox.set_faults(Faults(seed=1, latency_ms=200))
-        handle = await start_enforcing(temporal_client, task_queue, plan_id, max_in_flight=1)
-        ended: list[ActionItemRecord] = []
-        for _ in range(600):
-            with contextlib.suppress(UnknownBatch):  # not created yet
-                ended = await made.ledger.action_items(handle.id, status=ItemStatus.COMPLETED)
-            if ended:
-                break
-            await asyncio.sleep(0.05)
+        handle = await batch_under_way(temporal_client, task_queue, made)
         await handle.cancel()
         with pytest.raises(WorkflowFailureError):
             await handle.result()
