@@ -5,6 +5,10 @@ One writer per account: a batch writes to an account's library only while it hol
 account's turn (a ledger row, taken atomically). A batch that finds the turn held waits
 and asks again; a holder whose batch has ended gives way, so a batch that ended without
 giving the turn up (its workflow was terminated) blocks no one for long.
+
+A batch that ended cancelled asks Temporal, with the worker's client, to cancel its own
+run (``request_cancellation``): only such a request makes an execution end Canceled.
+Asking twice is harmless (Temporal's cancellation requests are idempotent).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 
 from activities._base import SpotifyActivities
@@ -20,10 +25,22 @@ from enforcer.models import (
     TERMINAL_BATCH_STATUSES,
     AccountTurn,
     ApiTraffic,
+    BatchOutcome,
     BatchStatusChange,
     ChunkLanes,
     ChunkLanesRequest,
+    ItemsBack,
+    ItemStatus,
 )
+
+
+class ExecutionRun(BaseModel):
+    """One run of a workflow execution."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    run_id: str
 
 
 class BatchActivities(SpotifyActivities):
@@ -36,6 +53,8 @@ class BatchActivities(SpotifyActivities):
             self.record_status,
             self.chunk_lanes,
             self.batch_traffic,
+            self.request_cancellation,
+            self.batch_outcome,
         ]
 
     @activity.defn(name="take_account_turn")
@@ -72,3 +91,20 @@ class BatchActivities(SpotifyActivities):
     @activity.defn(name="batch_traffic")
     async def batch_traffic(self, batch_id: str) -> ApiTraffic:
         return await self._ledger.traffic(batch_id)
+
+    @activity.defn(name="request_batch_cancellation")
+    async def request_cancellation(self, run: ExecutionRun) -> None:
+        """Asks Temporal to cancel ``run``, as ``temporal workflow cancel`` would."""
+        handle = activity.client().get_workflow_handle(run.workflow_id, run_id=run.run_id)
+        await handle.cancel()
+
+    @activity.defn(name="batch_outcome")
+    async def batch_outcome(self, batch_id: str) -> BatchOutcome:
+        """The batch's status in the ledger and how much of what it removed is back."""
+        status = (await self._ledger.batch(batch_id)).status
+        counts = await self._ledger.item_counts(batch_id)
+        back = counts[ItemStatus.ROLLED_BACK]
+        return BatchOutcome(
+            status=status,
+            items_back=ItemsBack(back=back, removed=back + counts[ItemStatus.COMPLETED]),
+        )

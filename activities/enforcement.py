@@ -223,8 +223,9 @@ class EnforcementActivities(SpotifyActivities):
             await self._ledger.skip_unfinished(finish.batch_id, "the batch was cancelled")
         layout = await self._ledger.chunk_layout(finish.batch_id)
         errors, error_count = await self._ledger.item_errors(
-            finish.batch_id, limit=ERRORS_IN_SUMMARY
+            finish.batch_id, limit=ERRORS_IN_SUMMARY, status=ItemStatus.FAILED
         )
+        skipped, reasons = await self._ledger.skip_reasons(finish.batch_id, limit=ERRORS_IN_SUMMARY)
         traffic = await self._ledger.traffic(finish.batch_id)
         summary = EnforcementSummary(
             batch_id=finish.batch_id,
@@ -241,6 +242,8 @@ class EnforcementActivities(SpotifyActivities):
             legacy_operations=finish.legacy_operations,
             errors=tuple(errors),
             errors_omitted=error_count - len(errors),
+            skipped=tuple(skipped),
+            skipped_reasons_omitted=reasons - len(skipped),
         )
         await self._ledger.set_batch_status(
             finish.batch_id, finish.status, summary=summary.model_dump(mode="json")

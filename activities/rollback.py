@@ -295,8 +295,9 @@ class RollbackActivities(SpotifyActivities):
             await self._ledger.skip_unfinished(finish.batch_id, "the rollback was cancelled")
         layout = await self._ledger.chunk_layout(finish.batch_id)
         failed, failed_count = await self._ledger.item_errors(
-            finish.batch_id, limit=LISTED_IN_SUMMARY
+            finish.batch_id, limit=LISTED_IN_SUMMARY, status=ItemStatus.FAILED
         )
+        skipped, reasons = await self._ledger.skip_reasons(finish.batch_id, limit=LISTED_IN_SUMMARY)
         inexact = await self._not_restored_exactly(finish.batch_id)
         tallies = await self._ledger.tallies(finish.batch_id)
         traffic = await self._ledger.traffic(finish.batch_id)
@@ -317,6 +318,8 @@ class RollbackActivities(SpotifyActivities):
             restored={kind: tally.completed for kind, tally in tallies.items() if tally.completed},
             failed=tuple(failed),
             failed_omitted=failed_count - len(failed),
+            skipped=tuple(skipped),
+            skipped_reasons_omitted=reasons - len(skipped),
             not_restored_exactly=tuple(inexact[:INEXACT_IN_SUMMARY]),
             not_restored_exactly_omitted=max(len(inexact) - INEXACT_IN_SUMMARY, 0),
             nothing_to_undo=finish.nothing_to_undo,

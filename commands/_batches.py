@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Annotated, Any, Final, Literal, TypeVar
 
@@ -50,6 +50,7 @@ from enforcer.models import (
     ItemStatus,
     ItemTally,
     RollbackProgress,
+    SkipReason,
 )
 from workflows.enforcement import EnforcementWorkflow
 from workflows.rollback import RollbackWorkflow
@@ -198,7 +199,7 @@ def undone_document(found: Standing | None) -> dict[str, Any]:
 Control = Literal["pause", "resume", "cancel", "rollback"]
 
 
-async def control(temporal: Client, batch_id: str, name: Control) -> None:
+async def control(temporal: Client, ledger: Ledger, batch_id: str, name: Control) -> None:
     """Sends ``name`` to the running batch (an enforcement or a rollback) as an update
     and says what became of it; a refusal, an unknown or ended batch end the command."""
     handle = temporal.get_workflow_handle(batch_id)
@@ -212,7 +213,13 @@ async def control(temporal: Client, batch_id: str, name: Control) -> None:
             f"{batch_id!r} is a {described.workflow_type}, not a batch: there is nothing to {name}"
         )
     if described.status != WorkflowExecutionStatus.RUNNING:
-        ended = described.status.name.lower() if described.status else "ended"
+        # In the ledger's words, as `status` and `batches` say it; Temporal's when the
+        # ledger has no record of it.
+        found = await standing(ledger, batch_id)
+        if found is not None:
+            ended = found.status.value
+        else:
+            ended = described.status.name.lower() if described.status else "ended"
         fail(f"{what.lower()} {batch_id!r} has ended ({ended}): there is nothing to {name}")
     before = described.typed_search_attributes.get(ENFORCEMENT_STATUS)
     try:
@@ -350,24 +357,38 @@ def tally_table(
     tallies: Mapping[EntityType, ItemTally],
     *,
     planned: str = "Planned",
-    done: str = "Completed",
+    done: str = "Removed",
 ) -> Table:
-    """Items per entity type: how many to do, done, failed, skipped."""
+    """Items per entity type, and of all types: how many to do, done, failed, skipped
+    (once a batch has ended, the last three add up to the first)."""
     table = Table(title_justify="left")
     for header in ("What", planned, done, "Failed", "Skipped"):
         table.add_column(header, justify="left" if header == "What" else "right")
-    for entity in EntityType:
-        if entity not in totals and entity not in tallies:
-            continue
-        tally = tallies.get(entity, ItemTally())
-        table.add_row(
-            ENTITY_TITLES[entity],
-            str(totals.get(entity, 0)),
-            str(tally.completed),
-            str(tally.failed),
-            str(tally.skipped),
-        )
+    kinds = [entity for entity in EntityType if entity in totals or entity in tallies]
+    for entity in kinds:
+        _tally_row(table, ENTITY_TITLES[entity], totals.get(entity, 0), tallies.get(entity))
+    if len(kinds) > 1:
+        table.add_section()
+        _tally_row(table, "All", sum(totals.values()), sum(tallies.values(), start=ItemTally()))
     return table
+
+
+def _tally_row(table: Table, what: str, planned: int, tally: ItemTally | None) -> None:
+    tally = tally or ItemTally()
+    table.add_row(what, str(planned), str(tally.completed), str(tally.failed), str(tally.skipped))
+
+
+def print_skipped(console: Console, reasons: Sequence[SkipReason], omitted: int) -> None:
+    """Why items were skipped, a line per reason with how many: not errors."""
+    if not reasons:
+        return
+    lines = Facts()
+    for reason in reasons:
+        lines.add_row(f"{reason.items} skipped", reason.reason)
+    if omitted:
+        lines.add_row("...", f"and {omitted} more reasons")
+    console.print("Skipped, not errors:")
+    console.print(lines)
 
 
 def progress_lines(progress: EnforcementProgress | RollbackProgress) -> Facts:
@@ -381,7 +402,8 @@ def progress_lines(progress: EnforcementProgress | RollbackProgress) -> Facts:
     )
     if progress.waiting_for:
         lines.add_row("Waiting for", progress.waiting_for)
-    if isinstance(progress, EnforcementProgress) and progress.eta_seconds is not None:
+    running = progress.status is BatchStatus.RUNNING
+    if running and isinstance(progress, EnforcementProgress) and progress.eta_seconds is not None:
         lines.add_row("Time left", f"about {duration(progress.eta_seconds)}")
     return lines
 

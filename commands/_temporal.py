@@ -19,7 +19,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.envconfig import ClientConfig
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from enforcer.markdown import workflow_page
@@ -54,6 +54,12 @@ def root_cause(error: BaseException) -> str:
     if isinstance(error, ApplicationError):
         return error.message
     return str(error)
+
+
+def ended_canceled(error: WorkflowFailureError) -> bool:
+    """Whether the workflow ended Canceled (a cancelled batch: its summary is the
+    ledger's, since a Canceled execution returns no result), rather than failed."""
+    return isinstance(error.cause, CancelledError)
 
 
 def web_ui_url(temporal: Client, workflow_id: str) -> str:

@@ -44,6 +44,7 @@ from commands._batches import (
     emit_status_csv,
     follow,
     poll,
+    print_skipped,
     progress_lines,
     standing,
     tally_table,
@@ -61,7 +62,7 @@ from commands._runtime import (
     fail,
     run,
 )
-from commands._temporal import describe, root_cause, temporal_error, web_ui_url
+from commands._temporal import describe, ended_canceled, root_cause, temporal_error, web_ui_url
 from commands.planning import ExamplesOption, dry_run_before_enforcing, run_planning
 from commands.rollback import show_rollback
 from enforcer.ledger import Ledger, UnknownBatch
@@ -72,6 +73,8 @@ from enforcer.models import (
     EnforcementProgress,
     EnforcementRequest,
     EnforcementSummary,
+    ItemStatus,
+    ItemTally,
     Plan,
     PlanOptions,
 )
@@ -253,8 +256,10 @@ async def start_enforcement(
     if not watch:
         typer.echo(f"Follow it with: starter.py status {batch_id} --watch")
         return None
-    summary = await watch_batch(handle)
-    print_summary(summary)
+    summary = await watch_batch(handle, session.ledger)
+    found = await standing(session.ledger, batch_id)
+    summary = as_recorded(summary, found)
+    print_summary(summary, found)
     return summary
 
 
@@ -316,7 +321,7 @@ async def _status(
             # Temporal may have dropped a long-closed run (retention); the ledger keeps it.
             summary = await _ledger_summary(ledger, batch_id)
         elif running:
-            summary = await watch_batch(handle, quiet=output is not OutputFormat.TABLE)
+            summary = await watch_batch(handle, ledger, quiet=output is not OutputFormat.TABLE)
             found = await standing(ledger, batch_id)
         else:
             summary = await _ended_summary(handle, ledger)
@@ -348,11 +353,13 @@ def as_recorded(summary: EnforcementSummary, found: Standing | None) -> Enforcem
 
 
 async def _ended_summary(handle: Handle, ledger: Ledger) -> EnforcementSummary:
-    """The workflow's result; the ledger's record when the run did not return one."""
+    """The workflow's result; the ledger's record when the run did not return one (it
+    was cancelled, or failed)."""
     try:
         return await handle.result()
     except WorkflowFailureError as error:
-        typer.echo(f"batch {handle.id} failed: {root_cause(error)}", err=True)
+        if not ended_canceled(error):
+            typer.echo(f"batch {handle.id} failed: {root_cause(error)}", err=True)
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:
             raise temporal_error(error) from None
@@ -368,7 +375,10 @@ async def _ledger_summary(ledger: Ledger, batch_id: str) -> EnforcementSummary:
         return EnforcementSummary.model_validate(record.summary)
     # A run that ended without writing its summary (terminated, say): what the items say.
     layout = await ledger.chunk_layout(batch_id)
-    errors, in_all = await ledger.item_errors(batch_id, limit=ERRORS_SHOWN)
+    errors, in_all = await ledger.item_errors(
+        batch_id, limit=ERRORS_SHOWN, status=ItemStatus.FAILED
+    )
+    skipped, reasons = await ledger.skip_reasons(batch_id, limit=ERRORS_SHOWN)
     duration = (
         (record.finished_at or record.updated_at) - record.started_at
         if record.started_at is not None
@@ -387,19 +397,26 @@ async def _ledger_summary(ledger: Ledger, batch_id: str) -> EnforcementSummary:
         duration_seconds=duration.total_seconds(),
         errors=tuple(errors),
         errors_omitted=max(0, in_all - len(errors)),
+        skipped=tuple(skipped),
+        skipped_reasons_omitted=reasons - len(skipped),
     )
 
 
 async def _print_all_errors(ledger: Ledger, batch_id: str, output: OutputFormat) -> None:
-    errors, _ = await ledger.item_errors(batch_id, limit=1_000_000)
+    rows = []
+    for status in (ItemStatus.FAILED, ItemStatus.SKIPPED):
+        items, _ = await ledger.item_errors(batch_id, limit=1_000_000, status=status)
+        rows += [
+            {"key": e.key, "name": e.name, "status": status.value, "error": e.error,
+             "attempts": str(e.attempts)}
+            for e in items
+        ]  # fmt: skip
     emit(
-        [
-            {"key": e.key, "name": e.name, "error": e.error, "attempts": str(e.attempts)}
-            for e in errors
-        ],
+        rows,
         [
             Column("key", "Item", whole=True),
             Column("name", "Name"),
+            Column("status", "Status"),
             Column("error", "Why"),
             Column("attempts", "Attempts"),
         ],
@@ -434,7 +451,7 @@ async def _control(batch_id: str, name: Control, account: str | None) -> None:
     async with account_session(account) as session:
         temporal = await connect_temporal()
         await check_owner(session, batch_id, await describe(temporal.get_workflow_handle(batch_id)))
-        await control(temporal, batch_id, name)
+        await control(temporal, session.ledger, batch_id, name)
 
 
 # batches ---------------------------------------------------------------------------------
@@ -481,7 +498,9 @@ async def _batches(
             Column("plan_id", "Plan", whole=True),
             Column("status", "Status"),
             Column("started_at", "Started"),
-            Column("done", "Done"),
+            Column("removed", "Removed"),
+            Column("failed", "Failed"),
+            Column("skipped", "Skipped"),
             Column("total", "Total"),
             Column("back", "Back"),
             Column("rolled_back_by", "Rolled back by", whole=True),
@@ -500,7 +519,9 @@ async def _batch_row(ledger: Ledger, execution: WorkflowExecution) -> dict[str, 
         "plan_id": batch_id.rsplit("/", 1)[-1],
         "status": attribute or BatchStatus.PENDING.value,
         "started_at": execution.start_time,
-        "done": "",
+        "removed": "",
+        "failed": "",
+        "skipped": "",
         "total": "",
         "back": "",
         "rolled_back_by": "",
@@ -512,7 +533,10 @@ async def _batch_row(ledger: Ledger, execution: WorkflowExecution) -> dict[str, 
     counts = await ledger.item_counts(batch_id)
     row["plan_id"] = record.plan_id
     row["started_at"] = record.started_at or execution.start_time
-    row["done"] = str(sum(tally.done for tally in (await ledger.tallies(batch_id)).values()))
+    tally = sum((await ledger.tallies(batch_id)).values(), start=ItemTally())
+    row["removed"], row["failed"], row["skipped"] = (
+        str(tally.completed), str(tally.failed), str(tally.skipped)
+    )  # fmt: skip
     row["total"] = str(sum(counts.values()))
     row["status"] = found.status.value
     if found.items_back is not None:
@@ -530,8 +554,9 @@ def _quoted(value: str) -> str:
 # watching ------------------------------------------------------------------------------
 
 
-async def watch_batch(handle: Handle, *, quiet: bool = False) -> EnforcementSummary:
-    """Shows the ``progress`` query every second until the batch ends; its summary."""
+async def watch_batch(handle: Handle, ledger: Ledger, *, quiet: bool = False) -> EnforcementSummary:
+    """Shows the ``progress`` query every second until the batch ends; its summary (the
+    ledger's, for a batch that ended cancelled)."""
     try:
         if quiet:
             return await handle.result()
@@ -544,6 +569,8 @@ async def watch_batch(handle: Handle, *, quiet: bool = False) -> EnforcementSumm
             carries_on=f"the batch carries on: starter.py status {handle.id}",
         )
     except WorkflowFailureError as error:
+        if ended_canceled(error):
+            return await _ledger_summary(ledger, handle.id)
         batch_failed(f"batch {handle.id} failed: {root_cause(error)}")
 
 
@@ -588,6 +615,7 @@ def print_summary(summary: EnforcementSummary, found: Standing | None = None) ->
         ),
     )
     console.print(lines)
+    print_skipped(console, summary.skipped, summary.skipped_reasons_omitted)
     if summary.errors:
         print_rows(
             console,

@@ -47,6 +47,7 @@ from commands._batches import (
     emit_status_csv,
     follow,
     poll,
+    print_skipped,
     progress_lines,
     send_control,
     standing,
@@ -62,7 +63,7 @@ from commands._runtime import (
     fail,
     run,
 )
-from commands._temporal import describe, root_cause, temporal_error, web_ui_url
+from commands._temporal import describe, ended_canceled, root_cause, temporal_error, web_ui_url
 from enforcer.ledger import ActionItemRecord, Ledger, UnknownBatch
 from enforcer.markdown import rollback_details, rollback_summary
 from enforcer.models import (
@@ -225,11 +226,16 @@ async def _roll_back_running(
         return True
     with terminal(stderr=True).status(f"Batch {batch_id} is stopping, then rolling back"):
         try:
-            ended = await enforcement.result()
+            await enforcement.result()
         except WorkflowFailureError as error:
-            batch_failed(f"batch {batch_id} failed: {root_cause(error)}")
-    typer.echo(f"Batch {batch_id}: {ended.status.value}")
-    summary = await _result(temporal.get_workflow_handle_for(RollbackWorkflow.run, rollback_id))
+            # Canceled: the rollback was cancelled before it put anything back.
+            if not ended_canceled(error):
+                batch_failed(f"batch {batch_id} failed: {root_cause(error)}")
+    found = await standing(session.ledger, batch_id)
+    typer.echo(f"Batch {batch_id}: {found.status.value if found else 'ended'}")
+    summary = await _result(
+        temporal.get_workflow_handle_for(RollbackWorkflow.run, rollback_id), session.ledger
+    )
     print_rollback_summary(summary)
     exit_for_batch(summary.status)
     return True
@@ -253,7 +259,7 @@ async def _roll_back_ended(
     earlier = await describe(handle)
     if earlier is not None and earlier.status == WorkflowExecutionStatus.RUNNING:
         typer.echo(f"Rollback {rollback_id} of these items is running already: joining it.")
-        await _follow(temporal, handle, batch_id, keys, watch=watch)
+        await _follow(temporal, session.ledger, handle, batch_id, keys, watch=watch)
         return
 
     await _check_rollbackable(session, batch_id, described)
@@ -265,7 +271,7 @@ async def _roll_back_ended(
         )
         if earlier is not None and earlier.status == WorkflowExecutionStatus.COMPLETED:
             typer.echo(f"The last rollback, {rollback_id}:")
-            print_rollback_summary(await _result(handle))
+            print_rollback_summary(await _result(handle, session.ledger))
         return
     typer.echo(f"Rolling back batch {batch_id} puts back:")
     terminal().print(_count_table(restorable))
@@ -304,8 +310,8 @@ async def _roll_back_ended(
         )
     except RPCError as error:
         raise temporal_error(error) from None
-    await _await_checks(handle)
-    await _follow(temporal, handle, batch_id, keys, watch=watch)
+    await _await_checks(handle, session.ledger)
+    await _follow(temporal, session.ledger, handle, batch_id, keys, watch=watch)
 
 
 async def _check_rollbackable(
@@ -361,7 +367,7 @@ async def _restorable(
     )
 
 
-async def _await_checks(handle: RollbackHandle) -> None:
+async def _await_checks(handle: RollbackHandle, ledger: Ledger) -> None:
     """Waits until the rollback has checked its request: a refusal ends the command
     with its message; a rollback that no worker has taken up is left to run."""
     loop = asyncio.get_running_loop()
@@ -369,7 +375,7 @@ async def _await_checks(handle: RollbackHandle) -> None:
     while loop.time() < deadline:
         described = await describe(handle)
         if described is None or described.status != WorkflowExecutionStatus.RUNNING:
-            await _result(handle)
+            await _result(handle, ledger)
             return
         status = described.typed_search_attributes.get(ENFORCEMENT_STATUS)
         if status is not None and status != BatchStatus.PENDING.value:
@@ -381,6 +387,7 @@ async def _await_checks(handle: RollbackHandle) -> None:
 
 async def _follow(
     temporal: Client,
+    ledger: Ledger,
     handle: RollbackHandle,
     batch_id: str,
     keys: tuple[str, ...] | None,
@@ -388,7 +395,7 @@ async def _follow(
     watch: bool,
 ) -> None:
     if watch:
-        summary = await watch_rollback(handle)
+        summary = await watch_rollback(handle, ledger)
         print_rollback_summary(summary)
         exit_for_batch(summary.status)
         return
@@ -398,11 +405,14 @@ async def _follow(
     typer.echo(f"Follow it with: starter.py rollback {batch_id}{items} --watch")
 
 
-async def _result(handle: RollbackHandle) -> RollbackSummary:
-    """The rollback's summary; a refusal or failure ends the command with its message."""
+async def _result(handle: RollbackHandle, ledger: Ledger) -> RollbackSummary:
+    """The rollback's summary (the ledger's, for a rollback that ended cancelled); a
+    refusal or failure ends the command with its message."""
     try:
         return await handle.result()
     except WorkflowFailureError as error:
+        if ended_canceled(error):
+            return await _ledger_rollback_summary(ledger, await _run_record(handle, ledger))
         # The workflow fails with the activity's refusal itself: bad input, nothing changed.
         if isinstance(error.cause, ApplicationError) and error.cause.type == REFUSED:
             fail(error.cause.message)
@@ -411,10 +421,27 @@ async def _result(handle: RollbackHandle) -> RollbackSummary:
         raise temporal_error(error) from None
 
 
-async def watch_rollback(handle: RollbackHandle) -> RollbackSummary:
+async def _run_record(handle: RollbackHandle, ledger: Ledger) -> str:
+    """The ledger's batch of the rollback's latest run: its workflow ID, or ``#2``,
+    ``#3``... for a later run of the same ID (each run records its first run ID)."""
+    described = await describe(handle)
+    first_run = described.raw_description.workflow_execution_info.first_run_id if described else ""
+    attempt = 1
+    while True:
+        batch_id = handle.id if attempt == 1 else f"{handle.id}#{attempt}"
+        try:
+            record = await ledger.batch(batch_id)
+        except UnknownBatch:
+            return handle.id if attempt == 1 else f"{handle.id}#{attempt - 1}"
+        if record.options.get("run_id") == first_run:
+            return batch_id
+        attempt += 1
+
+
+async def watch_rollback(handle: RollbackHandle, ledger: Ledger) -> RollbackSummary:
     """Shows the ``progress`` query every second until the rollback ends; its summary."""
     return await follow(
-        _result(handle),
+        _result(handle, ledger),
         lambda: poll(handle.query(RollbackWorkflow.progress)),
         starting="rolling back",
         title=lambda progress: f"rollback {progress.status.value}",
@@ -489,6 +516,7 @@ def print_rollback_summary(summary: RollbackSummary) -> None:
         summary.failed_omitted,
         f"starter.py items {summary.batch_id} --status failed",
     )
+    print_skipped(console, summary.skipped, summary.skipped_reasons_omitted)
     _print_listed(
         console,
         "Back, but not as they were",
@@ -624,9 +652,9 @@ async def show_rollback(
                                 "progress": progress}))  # fmt: skip
         return
     if running:
-        summary = await watch_rollback(handle)
+        summary = await watch_rollback(handle, ledger)
     elif described is not None:
-        summary = await _result(handle)
+        summary = await _result(handle, ledger)
     else:
         summary = await _ledger_rollback_summary(ledger, batch_id)
     found = await standing(ledger, summary.batch_id)

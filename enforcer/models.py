@@ -424,6 +424,14 @@ class ItemError(DomainModel):
     attempts: int
 
 
+class SkipReason(DomainModel):
+    """Why items of a batch were skipped (not an error: Spotify would not let the app do
+    it, another batch did it first, the batch was cancelled), and how many."""
+
+    reason: str
+    items: int
+
+
 class WaitPeriod(DomainModel):
     """A stretch of time the app's rate-limit gate held a chunk back."""
 
@@ -526,6 +534,13 @@ class ItemsBack(DomainModel):
     """Items of the batch rolled back (by any of its rollbacks)."""
     removed: int
     """Items the batch removed: those rolled back and those still removed."""
+
+
+class BatchOutcome(DomainModel):
+    """What became of a batch, as the ledger records it."""
+
+    status: BatchStatus
+    items_back: ItemsBack
 
 
 def _no_chunks() -> ChunkLayout:
@@ -647,8 +662,13 @@ class EnforcementSummary(DomainModel):
     """The rollback workflow that undid the batch (by signal, or an atomic batch's)."""
     legacy_operations: tuple[str, ...] = ()
     errors: tuple[ItemError, ...] = ()
+    """Items that failed, with why (a skipped item is not an error: ``skipped``)."""
     errors_omitted: int = 0
     """Errors beyond the first ones listed (the ledger has every item's error)."""
+    skipped: tuple[SkipReason, ...] = ()
+    """Why items were skipped, the most items first."""
+    skipped_reasons_omitted: int = 0
+    """Reasons beyond those listed."""
 
 
 # Rollback --------------------------------------------------------------------------
@@ -776,8 +796,11 @@ class RollbackSummary(DomainModel):
     """Items the rollback set out to restore, per entity type."""
     restored: dict[EntityType, int]
     failed: tuple[ItemError, ...] = ()
-    """Compensations that failed for good (and those skipped by a cancel), with why."""
+    """Compensations that failed for good, with why."""
     failed_omitted: int = 0
+    skipped: tuple[SkipReason, ...] = ()
+    """Why restores were skipped (the rollback was cancelled...), the most items first."""
+    skipped_reasons_omitted: int = 0
     not_restored_exactly: tuple[NotRestoredExactly, ...] = ()
     """Back, but not as they were: liked songs whose date (and so place) was lost."""
     not_restored_exactly_omitted: int = 0

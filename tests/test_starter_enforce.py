@@ -173,7 +173,8 @@ def test_batches_lists_the_batch_newest_first(enforcer_cli: Cli) -> None:
     assert rows[0]["batch_id"] == batch_id
     assert rows[0]["plan_id"] == plan["id"]
     assert rows[0]["status"] == "completed"
-    assert rows[0]["done"] == rows[0]["total"] == str(len(plan["actions"]))
+    assert rows[0]["removed"] == rows[0]["total"] == str(len(plan["actions"]))
+    assert rows[0]["failed"] == rows[0]["skipped"] == "0"
     started_at = [row["started_at"] for row in rows]
     assert started_at == sorted(started_at, reverse=True)
     assert batch_id in {
@@ -239,7 +240,9 @@ def wait_for_status(cli: Cli, batch_id: str, status: str) -> None:
         time.sleep(0.05)
 
 
-def test_pause_resume_and_cancel_a_running_batch_say_what_happened(enforcer_cli: Cli) -> None:
+def test_pause_resume_and_cancel_a_running_batch_say_what_happened(
+    enforcer_cli: Cli, temporal_env: WorkflowEnvironment
+) -> None:
     plan = planned(enforcer_cli)
     # Every Spotify call now takes 2 s, so the batch is still running between commands.
     enforcer_cli.sandbox.set_faults(Faults(latency_ms=2000))
@@ -265,12 +268,86 @@ def test_pause_resume_and_cancel_a_running_batch_say_what_happened(enforcer_cli:
     assert f"Batch {batch_id} cancelling: the Spotify calls in flight finish first" in cancelling
     watched = enforcer_cli("status", batch_id, "--watch", "--format", "json")
     assert watched.exit_code == 3, (watched.stdout, watched.stderr)  # ended cancelled
+    assert "failed" not in watched.stderr
     ended = json.loads(watched.stdout)
     summary = ended["summary"]
     assert ended["status"] == summary["status"] == "cancelled"
     # Nothing is lost: every item ended completed, failed or skipped.
     done = sum(sum(tally.values()) for tally in summary["tallies"].values())
     assert done == len(plan["actions"])
+    assert temporal_status(temporal_env, batch_id) == "CANCELED"
+    assert_shown_cancelled(enforcer_cli, batch_id, len(plan["actions"]))
+
+
+def test_a_batch_cancelled_by_temporal_shows_cancelled_everywhere(
+    enforcer_cli: Cli, temporal_env: WorkflowEnvironment
+) -> None:
+    """`temporal workflow cancel` (or the Web UI's button) stops a batch as `cancel`
+    does: the same words and counts in every view, Canceled in Temporal."""
+    plan = planned(enforcer_cli)
+    enforcer_cli.sandbox.set_faults(Faults(latency_ms=1000))
+    batch_id = enforcement_workflow_id("alice", plan["id"])
+    enforcer_cli.ok("enforce", plan["id"], "--yes", "--max-in-flight", "1")
+    wait_for_status(enforcer_cli, batch_id, "running")
+
+    temporal_cancel(temporal_env, batch_id)
+    watched = enforcer_cli("status", batch_id, "--watch")
+    assert watched.exit_code == 3, (watched.stdout, watched.stderr)  # ended cancelled
+    assert watched.stderr == ""  # no "failed: Workflow cancelled"
+    assert f"Batch {batch_id} (plan {plan['id']}, account alice): cancelled" in watched.stdout
+    assert temporal_status(temporal_env, batch_id) == "CANCELED"
+    assert_shown_cancelled(enforcer_cli, batch_id, len(plan["actions"]))
+
+
+def assert_shown_cancelled(cli: Cli, batch_id: str, planned_items: int) -> None:
+    """``status``, ``batches`` and ``pause`` of a batch that ended cancelled: the ledger's
+    word, removed + failed + skipped = planned, skipped items not errors, no time left."""
+    shown = cli("status", batch_id)
+    assert shown.exit_code == 3, (shown.stdout, shown.stderr)
+    assert shown.stderr == ""
+    assert ": cancelled" in shown.stdout
+    assert "Time left" not in shown.stdout
+    assert "Errors" not in shown.stdout
+    assert "skipped  the batch was cancelled" in shown.stdout
+    rows = [line.replace("│", " ").split() for line in shown.stdout.splitlines()]
+    all_rows = [row for row in rows if row[:1] == ["All"]]
+    assert len(all_rows) == 1, shown.stdout
+    planned_all, removed, failed, skipped = (int(n) for n in all_rows[0][1:5])
+    assert planned_all == removed + failed + skipped == planned_items
+    assert skipped > 0
+    [row] = [row for row in listed_batches(cli) if row["batch_id"] == batch_id]
+    assert row["status"] == "cancelled"
+    assert (int(row["removed"]), int(row["failed"]), int(row["skipped"])) == (
+        removed,
+        failed,
+        skipped,
+    )
+    assert int(row["total"]) == planned_items
+    assert f"batch {batch_id!r} has ended (cancelled)" in cli.fails("pause", batch_id)
+
+
+def temporal_cancel(temporal_env: WorkflowEnvironment, workflow_id: str) -> None:
+    """What `temporal workflow cancel` and the Web UI's Cancel button send."""
+
+    async def cancel() -> None:
+        address = temporal_env.client.service_client.config.target_host
+        client = await Client.connect(address)
+        await client.get_workflow_handle(workflow_id).cancel()
+
+    asyncio.run(cancel())
+
+
+def temporal_status(temporal_env: WorkflowEnvironment, workflow_id: str) -> str:
+    """The execution's status as Temporal's list and Web UI show it."""
+
+    async def status() -> str:
+        address = temporal_env.client.service_client.config.target_host
+        client = await Client.connect(address)
+        described = await client.get_workflow_handle(workflow_id).describe()
+        assert described.status is not None
+        return described.status.name
+
+    return asyncio.run(status())
 
 
 def shown_status(cli: Cli, batch_id: str) -> str:

@@ -341,6 +341,7 @@ def test_pause_resume_and_cancel_a_running_rollback(enforcer_cli: Cli) -> None:
     expected = {0: "completed", removed: "rolled_back"}.get(back, "partly_rolled_back")
     assert shown["status"] == row["status"] == asyncio.run(in_ledger()) == expected
     assert shown["items_back"]["back"] == back
+    # In the ledger's words: the rollback was cancelled (its execution ended Canceled).
     assert enforcer_cli.fails("pause", rollback_id).endswith(
-        "has ended (completed): there is nothing to pause\n"
+        "has ended (cancelled): there is nothing to pause\n"
     )

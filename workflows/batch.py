@@ -25,6 +25,12 @@ Invariants:
   is counted once, when an outcome names it done.
 - A run continues as new between windows of chunks once Temporal suggests it or its
   history passes ``HISTORY_EVENTS_PER_RUN``: every run stays well under 10,000 events.
+- Temporal's own cancellation request (``temporal workflow cancel``, the Web UI's
+  button) is the ``cancel`` control: the batch's work runs in a task of its own, shielded
+  from it, so the chunks in flight finish and the ledger is made final first.
+- An execution ends Canceled in Temporal exactly when its batch ends ``cancelled`` in
+  the ledger, however it was cancelled, and only once its ledger record is final and its
+  turn given up; every other end is Completed (or Failed, for an input it cannot use).
 """
 
 from __future__ import annotations
@@ -33,9 +39,9 @@ import asyncio
 import contextlib
 import itertools
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import timedelta
-from typing import Any, ClassVar, Final, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -45,7 +51,7 @@ from workflows.policies import LEDGER_RETRY, SPOTIFY_PATIENCE, SPOTIFY_RETRY
 
 with workflow.unsafe.imports_passed_through():
     from activities import LOGIN_REQUIRED, metrics
-    from activities.batch import BatchActivities
+    from activities.batch import BatchActivities, ExecutionRun
     from enforcer.markdown import kind_name, workflow_link
     from enforcer.models import (
         LIBRARY_LANE,
@@ -63,6 +69,16 @@ with workflow.unsafe.imports_passed_through():
 
 StateT = TypeVar("StateT", bound=BatchState)
 
+
+class Ended(Protocol):
+    """A batch's result: a summary that says how the batch ended."""
+
+    @property
+    def status(self) -> BatchStatus: ...
+
+
+EndedT = TypeVar("EndedT", bound=Ended)
+
 ACTIVITIES_PER_WINDOW: Final = 200
 """Activities' worth of chunks (``_chunks_per_activity`` each) a run starts before it
 checks whether to continue as new (about 1,000 history events)."""
@@ -75,6 +91,9 @@ HISTORY_EVENTS_PER_RUN: Final = 4_000
 LANES_MIXED: Final = "activities-take-chunks-of-several-lanes"
 """The patch after which one activity may take chunks of several lanes (a run started
 before it replays as it ran: one lane an activity)."""
+CANCELLED_ENDS_CANCELED: Final = "a-cancelled-batch-ends-canceled"
+"""The patch after which a batch that ended cancelled ends its execution Canceled (a run
+that ended before it replays as it ran: Completed)."""
 SPOTIFY_HEARTBEAT_TIMEOUT: Final = timedelta(seconds=10)
 """A Spotify activity that sends no heartbeat for this long is retried elsewhere."""
 TURN_FIRST_WAIT: Final = timedelta(seconds=2)
@@ -110,6 +129,9 @@ class BatchWorkflow(Generic[StateT]):
         self._lanes_mixed = True
         self._logins_awaited = 0
         self._resumes = 0
+        self._cancel_requested = False
+        """Temporal was asked to cancel this run (``temporal workflow cancel``, the Web
+        UI's button, or the batch itself once it ended cancelled)."""
 
     # What each workflow says ---------------------------------------------------------
 
@@ -131,6 +153,46 @@ class BatchWorkflow(Generic[StateT]):
         raise NotImplementedError
 
     # The run -------------------------------------------------------------------------------
+
+    async def _to_the_end(self, batch: Coroutine[Any, Any, EndedT]) -> EndedT:
+        """Runs ``batch`` (the workflow's whole work, ledger record and turn included) to
+        its end. Temporal's cancellation request reaches only this task: the batch, in a
+        task of its own, takes it as the ``cancel`` control, so its chunks in flight
+        finish, the rest is skipped and the ledger is final before the run ends. A batch
+        that ended cancelled then ends Canceled in Temporal, however it was cancelled."""
+        work = asyncio.create_task(batch)
+        while True:
+            try:
+                ended = await asyncio.shield(work)
+                break
+            except asyncio.CancelledError:
+                workflow.logger.info("Temporal was asked to cancel the batch: cancelling it")
+                self._cancel_requested = True
+                self._state.cancelled = True
+                if work.done():  # it ended in the same instant: as it ended
+                    ended = work.result()
+                    break
+        if ended.status is BatchStatus.CANCELLED and workflow.patched(CANCELLED_ENDS_CANCELED):
+            await self._end_canceled()
+        return ended
+
+    async def _end_canceled(self) -> None:
+        """Ends the execution Canceled. Temporal ends a run Canceled only when it was asked
+        to cancel it (a workflow cannot ask for its own run: the server answers "not
+        found"), so a batch cancelled by its control asks through an activity, with the
+        worker's client, then waits for the request to arrive."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if not self._cancel_requested:
+            info = workflow.info()
+            await workflow.execute_activity_method(
+                BatchActivities.request_cancellation,
+                ExecutionRun(workflow_id=info.workflow_id, run_id=info.run_id),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=LEDGER_RETRY,
+            )
+            # Temporal's request arrives as a cancellation of this task, here.
+            await workflow.wait_condition(lambda: False)
+        raise CancelledError(f"{self._state.batch_id} was cancelled")
 
     async def _carry_out(self) -> BatchStatus:
         """Runs the batch's chunks, continuing as new whenever a run's history is full,

@@ -14,12 +14,14 @@ from typing import Final
 
 from temporalio import workflow
 from temporalio.common import RawValue
+from temporalio.exceptions import CancelledError, ChildWorkflowError
 from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
 
 from workflows.batch import BatchWorkflow
 from workflows.policies import LEDGER_RETRY
 
 with workflow.unsafe.imports_passed_through():
+    from activities.batch import BatchActivities
     from activities.enforcement import EnforcementActivities
     from enforcer.markdown import rollback_details, rollback_summary
     from enforcer.models import (
@@ -70,6 +72,9 @@ class EnforcementWorkflow(BatchWorkflow[BatchState]):
         self._account_label = request.account_label or request.account_id
         self._max_in_flight = request.max_in_flight
         self._chunks_per_run = request.chunks_per_run
+        return await self._to_the_end(self._enforce(request))
+
+    async def _enforce(self, request: EnforcementRequest) -> EnforcementSummary:
         if request.state is None:
             self._state.started_at = workflow.now()
             self._show_account()
@@ -201,44 +206,57 @@ class EnforcementWorkflow(BatchWorkflow[BatchState]):
         )
         self._show_details()
         removed = {kind: tally.completed for kind, tally in self._state.tallies.items()}
-        undone: RollbackSummary = await workflow.execute_child_workflow(
-            RollbackWorkflow.run,
-            RollbackRequest(
-                account_id=self._account_id,
-                batch_id=self._state.batch_id,
-                account_label=self._request.account_label,
-            ),
-            id=rollback_id,
-            parent_close_policy=ParentClosePolicy.ABANDON,
-            # Shown by the Web UI only: not part of what replay compares.
-            static_summary=rollback_summary(self._account_id, self._state.batch_id, removed),
-            static_details=rollback_details(
-                namespace=workflow.info().namespace,
-                batch_id=self._state.batch_id,
-                account_id=self._account_id,
-                counts=removed,
-            ),
-        )
+        try:
+            undone: RollbackSummary = await workflow.execute_child_workflow(
+                RollbackWorkflow.run,
+                RollbackRequest(
+                    account_id=self._account_id,
+                    batch_id=self._state.batch_id,
+                    account_label=self._request.account_label,
+                ),
+                id=rollback_id,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                # Shown by the Web UI only: not part of what replay compares.
+                static_summary=rollback_summary(self._account_id, self._state.batch_id, removed),
+                static_details=rollback_details(
+                    namespace=workflow.info().namespace,
+                    batch_id=self._state.batch_id,
+                    account_id=self._account_id,
+                    counts=removed,
+                ),
+            )
+            items_back, status = undone.original_items_back, undone.original_status
+        except ChildWorkflowError as error:
+            if not isinstance(error.cause, CancelledError):
+                raise
+            # The rollback was cancelled (it ended Canceled, without a result): what it
+            # put back before that is in the ledger.
+            outcome = await workflow.execute_activity_method(
+                BatchActivities.batch_outcome,
+                self._state.batch_id,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=LEDGER_RETRY,
+            )
+            items_back, status = outcome.items_back, outcome.status
         self._state.waiting_for = None
-        self._state.items_back = undone.original_items_back
-        status = undone.original_status or summary.status
-        self._show_status(status)
-        return summary.model_copy(update={"status": status, "rolled_back_by": rollback_id})
+        self._state.items_back = items_back
+        undone_any = status in (BatchStatus.ROLLED_BACK, BatchStatus.PARTLY_ROLLED_BACK)
+        ended = status if status is not None and undone_any else summary.status
+        self._show_status(ended)
+        return summary.model_copy(update={"status": ended, "rolled_back_by": rollback_id})
 
     def _undone_line(self, items_back: ItemsBack) -> str:
         rolled_back_by = self._link_to(self._state.rollback_id or "")
         return f"rolled back by {rolled_back_by}: {super()._undone_line(items_back)}"
 
     def _eta_seconds(self) -> float | None:
+        """Time left, while the batch runs on: none paused, cancelled or ended."""
         state = self._state
         if (
             state.chunks_done == 0
             or state.started_at is None
-            or state.status
-            not in (
-                BatchStatus.RUNNING,
-                BatchStatus.PAUSED,
-            )
+            or state.cancelled
+            or state.status is not BatchStatus.RUNNING
         ):
             return None
         elapsed = (workflow.now() - state.started_at).total_seconds()

@@ -70,6 +70,9 @@ class RollbackWorkflow(BatchWorkflow[RollbackState]):
         self._account_label = request.account_label or request.account_id
         self._max_in_flight = request.max_in_flight
         self._chunks_per_run = request.chunks_per_run
+        return await self._to_the_end(self._roll_back(request))
+
+    async def _roll_back(self, request: RollbackRequest) -> RollbackSummary:
         if request.state is None:
             self._state.rollback_of = request.batch_id
             self._state.started_at = workflow.now()

@@ -37,6 +37,7 @@ from enforcer.models import (
     ItemError,
     ItemStatus,
     ItemTally,
+    SkipReason,
 )
 
 _UPDATE_ROWS: Final = 10_000
@@ -573,11 +574,17 @@ class ChunkStore(BatchStore):
             )
             return _tallied(rows)
 
-    async def item_errors(self, batch_id: str, *, limit: int) -> tuple[list[ItemError], int]:
-        """The first ``limit`` failed or skipped items in plan order, each with its
-        error and attempts, and how many such items the batch has in all."""
+    async def item_errors(
+        self, batch_id: str, *, limit: int, status: ItemStatus | None = None
+    ) -> tuple[list[ItemError], int]:
+        """The first ``limit`` failed or skipped items in plan order (only those in
+        ``status`` when given: failed, or skipped), each with its error and attempts, and
+        how many such items the batch has in all."""
         _count_of(limit, "limit", least=0)
-        erred = (ACTION_ITEMS.c.batch_id == batch_id, ACTION_ITEMS.c.status.in_(_ERRED))
+        if status is not None and status.value not in _ERRED:
+            raise InvalidLedgerValue(f"items in {status.value!r} have no error to list")
+        wanted = _ERRED if status is None else (status.value,)
+        erred = (ACTION_ITEMS.c.batch_id == batch_id, ACTION_ITEMS.c.status.in_(wanted))
         async with reading(self._engine) as connection:
             await self._check_batch(connection, batch_id)
             total = await connection.scalar(select(func.count()).where(*erred))
@@ -597,3 +604,24 @@ class ChunkStore(BatchStore):
                 for key, name, error, attempts in rows
             ]
         return errors, int(total or 0)
+
+    async def skip_reasons(self, batch_id: str, *, limit: int) -> tuple[list[SkipReason], int]:
+        """Why the batch's skipped items were skipped: the first ``limit`` reasons, the
+        most items first, each with how many; and how many reasons there are in all."""
+        _count_of(limit, "limit", least=0)
+        skipped = (
+            ACTION_ITEMS.c.batch_id == batch_id,
+            ACTION_ITEMS.c.status == ItemStatus.SKIPPED.value,
+        )
+        async with reading(self._engine) as connection:
+            await self._check_batch(connection, batch_id)
+            rows = await connection.execute(
+                select(ACTION_ITEMS.c.error, func.count())
+                .where(*skipped)
+                .group_by(ACTION_ITEMS.c.error)
+            )
+            reasons = sorted(
+                (SkipReason(reason=error or _NO_REASON, items=int(n)) for error, n in rows),
+                key=lambda skip: (-skip.items, skip.reason),
+            )
+        return reasons[:limit], len(reasons)

@@ -26,6 +26,7 @@ from enforcer.models import (
     ItemTally,
     Plan,
     PlannedAction,
+    SkipReason,
 )
 from tests.ledger.builders import (
     ACCOUNT,
@@ -327,6 +328,33 @@ async def test_item_errors_list_the_first_failed_and_skipped_in_plan_order(
     assert await ledger.item_errors(BATCH, limit=10) == (everything, 3)
     assert await ledger.item_errors(BATCH, limit=2) == (everything[:2], 3)
     assert await ledger.item_errors(BATCH, limit=0) == ([], 3)
+    # A skipped item is not an error: the failed alone, or the skipped alone.
+    failed = await ledger.item_errors(BATCH, limit=10, status=ItemStatus.FAILED)
+    assert failed == ([everything[2]], 1)
+    skipped = await ledger.item_errors(BATCH, limit=10, status=ItemStatus.SKIPPED)
+    assert skipped == (everything[:2], 2)
+    with pytest.raises(InvalidLedgerValue, match="items in 'completed' have no error"):
+        await ledger.item_errors(BATCH, limit=10, status=ItemStatus.COMPLETED)
+
+
+async def test_skip_reasons_count_the_skipped_items_by_reason_most_first(
+    ledger: Ledger,
+) -> None:
+    await new_batch(ledger)
+    keys = [action.key for action in ACTIONS]
+    await ledger.mark_items(BATCH, keys[:1], ItemStatus.COMPLETED)
+    await ledger.mark_items(BATCH, keys[1:2], ItemStatus.FAILED, error="400 bad request")
+    await ledger.mark_items(BATCH, keys[2:3], ItemStatus.SKIPPED, error="404 album gone")
+    await ledger.mark_items(BATCH, keys[3:4], ItemStatus.SKIPPED)
+    await ledger.skip_unfinished(BATCH, "the batch was cancelled")
+
+    cancelled = SkipReason(reason="the batch was cancelled", items=len(ACTIONS) - 4)
+    gone = SkipReason(reason="404 album gone", items=1)
+    unknown = SkipReason(reason="no reason recorded", items=1)
+    assert await ledger.skip_reasons(BATCH, limit=10) == ([cancelled, gone, unknown], 3)
+    assert await ledger.skip_reasons(BATCH, limit=1) == ([cancelled], 3)
+    with pytest.raises(UnknownBatch, match="no batch 'nope'"):
+        await ledger.skip_reasons("nope", limit=1)
 
 
 async def test_an_items_after_state_is_replaced_alone(ledger: Ledger) -> None:

@@ -12,9 +12,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import CancelledError, WorkflowAlreadyStartedError
 
 from enforcer.ledger import ActionItemRecord
 from enforcer.models import (
@@ -25,6 +30,7 @@ from enforcer.models import (
     ItemStatus,
     PlanRequest,
     PlanResult,
+    SkipReason,
 )
 from enforcer.sandbox import Faults
 from enforcer.session import token_store
@@ -33,6 +39,7 @@ from tests.support.contract import ContractRecorder
 from tests.workflows._world import USER, World, log_in, workers, world
 from workflows.enforcement import EnforcementWorkflow, enforcement_workflow_id
 from workflows.planning import PlanningWorkflow, planning_workflow_id
+from workflows.search_attributes import ENFORCEMENT_STATUS
 
 LIBRARY_WRITES = ("DELETE /v1/me/library", "DELETE /v1/me/tracks", "DELETE /v1/me/albums")
 PLAYLIST_WRITES = (
@@ -251,26 +258,63 @@ async def test_a_revoked_login_parks_the_batch_until_a_new_login_and_resume(
     assert_library_agrees_with_ledger(library_world, items)
 
 
-async def test_cancel_stops_new_chunks_and_every_item_still_ends_terminal(
-    temporal_client: Client, task_queue: str, smaller_world: World
+@pytest.mark.parametrize("cancelled_by", ["signal", "update", "temporal"])
+async def test_a_cancelled_batch_ends_canceled_after_its_chunks_in_flight_and_its_ledger(
+    temporal_client: Client, task_queue: str, smaller_world: World, cancelled_by: str
 ) -> None:
+    """The ``cancel`` signal or update, or Temporal's own cancellation (what `temporal
+    workflow cancel` and the Web UI's button send): no new chunks, the ones in flight
+    finish, the rest is skipped, the ledger is final, the turn is free, and the execution
+    ends Canceled in Temporal, its status everywhere ``cancelled``."""
     async with workers(temporal_client, task_queue, smaller_world):
         handle = await slow_batch_under_way(
             temporal_client, task_queue, smaller_world, chunks_done=2
         )
-        await handle.signal(EnforcementWorkflow.cancel)
-        summary = await handle.result()
+        if cancelled_by == "signal":
+            await handle.signal(EnforcementWorkflow.cancel)
+        elif cancelled_by == "update":
+            answer = await handle.execute_update("cancel", result_type=BatchStatus)
+            assert answer is BatchStatus.RUNNING  # cancelling: the chunks in flight finish
+        else:
+            await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as ended:
+            await handle.result()
+        described = await handle.describe()
+        progress = await handle.query(EnforcementWorkflow.progress)
 
+    assert isinstance(ended.value.cause, CancelledError)
+    assert described.status is WorkflowExecutionStatus.CANCELED
+    assert described.typed_search_attributes[ENFORCEMENT_STATUS] == "cancelled"
+    assert progress.status is BatchStatus.CANCELLED
+    assert progress.eta_seconds is None
+    recorded = await smaller_world.ledger.batch(handle.id)
+    assert recorded.status is BatchStatus.CANCELLED
+    assert recorded.summary is not None
+    summary = EnforcementSummary.model_validate(recorded.summary)
     assert summary.status is BatchStatus.CANCELLED
-    items = await items_of(smaller_world, summary.batch_id)
+    items = await items_of(smaller_world, handle.id)
     statuses = Counter(item.status for item in items)
-    assert set(statuses) == {ItemStatus.COMPLETED, ItemStatus.SKIPPED}
+    assert set(statuses) == {ItemStatus.COMPLETED, ItemStatus.SKIPPED}, statuses
     assert all(
         item.error == "the batch was cancelled"
         for item in items
         if item.status is ItemStatus.SKIPPED
     )
+    # The counts add up: each planned item removed, failed or skipped, once.
+    assert {
+        kind: tally.completed + tally.failed + tally.skipped
+        for kind, tally in summary.tallies.items()
+    } == summary.totals
+    assert (
+        sum(tally.completed for tally in summary.tallies.values()) == statuses[ItemStatus.COMPLETED]
+    )
+    # A skipped item is not an error.
+    assert summary.errors == ()
+    skipped = statuses[ItemStatus.SKIPPED]
+    assert summary.skipped == (SkipReason(reason="the batch was cancelled", items=skipped),)
     assert_library_agrees_with_ledger(smaller_world, items)
+    # The account's turn was given up: its next batch need not wait.
+    assert await smaller_world.ledger.take_turn(USER, "the next batch") == "the next batch"
 
 
 async def test_pause_holds_new_chunks_until_resume(

@@ -19,7 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+import pytest
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
+from temporalio.exceptions import CancelledError
 
 from enforcer.ledger import Ledger, ledger_url
 from enforcer.models import (
@@ -97,8 +104,20 @@ async def listed(client: Client, query: str) -> set[str]:
     return {execution["execution"]["workflowId"] for execution in executions}
 
 
+@pytest.mark.parametrize(
+    "cancel",
+    [
+        ("workflow", "signal", "--name", "cancel"),  # the batch's own control
+        ("workflow", "cancel"),  # Temporal's request, as the Web UI's button sends it
+    ],
+    ids=["signal", "temporal-cancel"],
+)
 async def test_the_temporal_cli_queries_lists_and_cancels_a_running_batch(
-    temporal_client: Client, task_queue: str, tmp_path: Path, contract_recorder: ContractRecorder
+    temporal_client: Client,
+    task_queue: str,
+    tmp_path: Path,
+    contract_recorder: ContractRecorder,
+    cancel: tuple[str, ...],
 ) -> None:
     async with (
         world(
@@ -153,11 +172,17 @@ async def test_the_temporal_cli_queries_lists_and_cancels_a_running_batch(
             temporal_client, "EnforcementStatus='running' AND EnforcementAccount='someone-else'"
         )
 
-        await temporal_cli(
-            temporal_client, "workflow", "signal", "--workflow-id", batch_id, "--name", "cancel"
-        )
+        await temporal_cli(temporal_client, *cancel, "--workflow-id", batch_id)
         async with asyncio.timeout(20):
-            summary = await handle.result()
+            with pytest.raises(WorkflowFailureError) as ended:
+                await handle.result()
+        assert isinstance(ended.value.cause, CancelledError)
+        described = await temporal_cli(
+            temporal_client, "workflow", "describe", "--workflow-id", batch_id, "--output", "json"
+        )
+        assert json.loads(described)["workflowExecutionInfo"]["status"] == (
+            "WORKFLOW_EXECUTION_STATUS_CANCELED"
+        )
 
         async def cancelled_listed() -> bool:
             return batch_id in await listed(temporal_client, "EnforcementStatus='cancelled'")
@@ -166,7 +191,6 @@ async def test_the_temporal_cli_queries_lists_and_cancels_a_running_batch(
         items = await made.ledger.action_items(batch_id)
         recorded = await made.ledger.batch(batch_id)
 
-    assert summary.status is BatchStatus.CANCELLED
     assert recorded.status is BatchStatus.CANCELLED
     statuses = Counter(item.status for item in items)
     # Some chunks were done before the signal and the rest never started.

@@ -16,8 +16,9 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from temporalio.client import Client, WorkflowFailureError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.service import RPCError
 
 from enforcer.ledger import ActionItemRecord, LedgerError, UnknownBatch
 from enforcer.models import (
@@ -29,6 +30,8 @@ from enforcer.models import (
     PlanOptions,
     Policy,
     RollbackRequest,
+    RollbackSummary,
+    SkipReason,
 )
 from enforcer.sandbox import Faults
 from tests.support.contract import ContractRecorder, SpotifyContract
@@ -126,6 +129,62 @@ async def test_the_rollback_signal_stops_a_running_batch_and_restores_what_it_re
     items = await made.ledger.action_items(summary.batch_id)
     assert {item.status for item in items} <= {ItemStatus.ROLLED_BACK, ItemStatus.SKIPPED}
     assert (await made.ledger.batch(summary.batch_id)).status is BatchStatus.ROLLED_BACK
+
+
+async def batch_under_way(
+    client: Client, task_queue: str, made: World
+) -> WorkflowHandle[EnforcementWorkflow, EnforcementSummary]:
+    """A batch that has removed an item and has more to go: slow calls, one at a time,
+    so that it still runs when the test acts on it."""
+    plan_id = await plan(client, task_queue)
+    made.sandbox.set_faults(Faults(seed=1, latency_ms=200))
+    handle = await start_enforcing(client, task_queue, plan_id, max_in_flight=1)
+    for _ in range(600):
+        with contextlib.suppress(UnknownBatch):  # not created yet
+            if await made.ledger.action_items(handle.id, status=ItemStatus.COMPLETED):
+                return handle
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{handle.id} removed nothing within 30 s")
+
+
+async def test_a_compensation_cancelled_by_temporal_leaves_every_view_agreeing(
+    temporal_client: Client, task_queue: str, made: World
+) -> None:
+    """The rollback a running batch's ``rollback`` control started is cancelled through
+    Temporal: it ends Canceled, the enforcement learns from the ledger what it put back,
+    and the enforcement's end, its ledger record and its result agree."""
+    async with workers(temporal_client, task_queue, made):
+        handle = await batch_under_way(temporal_client, task_queue, made)
+        await handle.signal(EnforcementWorkflow.rollback)
+        child = temporal_client.get_workflow_handle(rollback_workflow_id(handle.id))
+        for _ in range(600):
+            with contextlib.suppress(RPCError):  # not started yet
+                if (await child.describe()).status is WorkflowExecutionStatus.RUNNING:
+                    break
+            await asyncio.sleep(0.05)
+        await child.cancel()
+        summary: EnforcementSummary | None = None
+        ended_by: BaseException | None = None
+        try:
+            summary = await handle.result()
+        except WorkflowFailureError as error:
+            ended_by = error.cause
+        described = await handle.describe()
+        child_described = await child.describe()
+
+    assert child_described.status is WorkflowExecutionStatus.CANCELED
+    recorded = await made.ledger.batch(handle.id)
+    back = (await made.ledger.item_counts(handle.id))[ItemStatus.ROLLED_BACK]
+    if back:  # something was put back: what became of the batch, Completed in Temporal
+        assert summary is not None
+        assert recorded.status is summary.status
+        assert summary.status in (BatchStatus.ROLLED_BACK, BatchStatus.PARTLY_ROLLED_BACK)
+        assert described.status is WorkflowExecutionStatus.COMPLETED
+    else:  # nothing back: the batch stays cancelled, Canceled in Temporal
+        assert isinstance(ended_by, CancelledError), ended_by
+        assert recorded.status is BatchStatus.CANCELLED
+        assert described.status is WorkflowExecutionStatus.CANCELED
+    assert described.typed_search_attributes[ENFORCEMENT_STATUS] == recorded.status.value
 
 
 async def test_an_atomic_batch_with_a_failed_item_is_rolled_back_whole(
@@ -280,11 +339,18 @@ async def test_a_cancelled_rollback_restores_nothing_more_and_says_so(
             task_queue=task_queue,
             start_signal="cancel",
         )
-        summary = await handle.result()
+        with pytest.raises(WorkflowFailureError) as ended:
+            await handle.result()
         progress = await handle.query(RollbackWorkflow.progress)
         described = await handle.describe()
 
-    assert summary.status is BatchStatus.CANCELLED
+    # It ends Canceled in Temporal; its summary is the ledger's.
+    assert isinstance(ended.value.cause, CancelledError)
+    assert described.status is WorkflowExecutionStatus.CANCELED
+    recorded = await made.ledger.batch(progress.batch_id)
+    assert recorded.summary is not None
+    summary = RollbackSummary.model_validate(recorded.summary)
+    assert recorded.status is summary.status is BatchStatus.CANCELLED
     assert summary.restored == {}
     assert writes(made.sandbox) == 0
     assert library_of(made.sandbox) == after_enforcement
@@ -296,9 +362,37 @@ async def test_a_cancelled_rollback_restores_nothing_more_and_says_so(
     assert {(i.status, i.error) for i in rollback_items} == {
         (ItemStatus.SKIPPED, "the rollback was cancelled")
     }
-    assert len(summary.failed) + summary.failed_omitted == len(rollback_items)
+    # Skipped, not failed: the restores not made are counted under their reason.
+    assert summary.failed == ()
+    assert summary.skipped == (
+        SkipReason(reason="the rollback was cancelled", items=len(rollback_items)),
+    )
     originals = await statuses(made.ledger, enforced.batch_id)
     assert ItemStatus.ROLLED_BACK not in originals.values()
+
+
+async def test_a_batch_cancelled_by_temporal_is_rolled_back_exactly(
+    temporal_client: Client, task_queue: str, made: World
+) -> None:
+    """`temporal workflow cancel` stops a batch half way; its rollback still puts back
+    exactly what it removed, where it was."""
+    before = library_of(made.sandbox)
+    async with workers(temporal_client, task_queue, made):
+        handle = await batch_under_way(temporal_client, task_queue, made)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        made.sandbox.set_faults(Faults())
+        assert (await handle.describe()).status is WorkflowExecutionStatus.CANCELED
+        removed = await statuses(made.ledger, handle.id)
+        summary = await roll_back(temporal_client, task_queue, handle.id)
+
+    assert ItemStatus.SKIPPED in removed.values(), "cancel a batch under way"
+    completed = [key for key, status in removed.items() if status is ItemStatus.COMPLETED]
+    assert 1 <= len(completed) == sum(summary.restored.values())
+    assert summary.status is BatchStatus.COMPLETED
+    assert library_of(made.sandbox) == before
+    assert (await made.ledger.batch(handle.id)).status is BatchStatus.ROLLED_BACK
 
 
 async def test_bad_input_is_refused_by_name_and_changes_nothing(
