@@ -151,8 +151,8 @@ async def planning_progress(
     workflow nor a heartbeat sees them all). None when the workflow does not answer.
 
     ``description`` must be read before the query: the query then sees every activity
-    the description no longer lists as running (Temporal answers a query after the
-    workflow took in what happened before it)."""
+    the description no longer lists as running (Temporal's queries are strongly
+    consistent: the answer includes every event recorded before the query was sent)."""
     try:
         progress = await handle.query(PlanningWorkflow.progress, rpc_timeout=LOOK_TIMEOUT)
     except (RPCError, WorkflowQueryFailedError):
