@@ -193,31 +193,20 @@ async def _ended(handle: WorkflowHandle[Any, Any]) -> bool:
 
 
 @pytest.fixture
-def rate_limited_cli(
-    cli: Cli,
-    temporal_env: WorkflowEnvironment,
-    task_queue: str,
-    contract_recorder: ContractRecorder,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Cli]:
-    """The starter and a worker, alice's library large enough to take a dozen seconds
-    under the sandbox's rate limit (4 requests per rolling 2 s, then 2 s of penalty), an
-    artist of it on her blocklist; a plain line for every change the starter sees."""
+def rate_limited_cli(worker_cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """``worker_cli`` with alice's library large enough to take a dozen seconds under the
+    sandbox's rate limit (4 requests per rolling 2 s, then 2 s of penalty), an artist of
+    it on her blocklist; a plain line for every change the starter sees."""
     library = generate_library(seed=5, liked_songs=500, playlists=5, user_id="alice")
-    cli.sandbox.load_fixture(library)
-    cli.sandbox.settings.rate_limit_budget = 4
-    cli.sandbox.settings.rate_limit_window = 2.0
-    cli.sandbox.settings.rate_limit_retry_after = 2
+    worker_cli.sandbox.load_fixture(library)  # alice stays: her login still holds
+    worker_cli.sandbox.settings.rate_limit_budget = 4
+    worker_cli.sandbox.settings.rate_limit_window = 2.0
+    worker_cli.sandbox.settings.rate_limit_retry_after = 2
     # How often a plain line may come, not what it says: every look shows, here.
     monkeypatch.setattr(_waiting, "PLAIN_LINE_EVERY", 0.0)
-    address = temporal_env.client.service_client.config.target_host
-    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
-    monkeypatch.setenv("ENFORCER_TASK_QUEUE", task_queue)
-    cli.log_in("alice", "Alice")
     artist = library["catalog"]["artists"][0]
-    block(cli, BlockedArtist(artist_id=artist["id"], name=artist["name"]))
-    with WorkerThread(address, task_queue, cli.settings, cli.sandbox, contract_recorder):
-        yield cli
+    block(worker_cli, BlockedArtist(artist_id=artist["id"], name=artist["name"]))
+    return worker_cli
 
 
 LIKED_SONGS_READ = re.compile(r"liked songs (\d+) in (\d+) pages?")

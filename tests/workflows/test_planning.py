@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError
 
@@ -49,6 +49,18 @@ async def small_world(tmp_path: Path, contract_recorder: ContractRecorder) -> As
         yield made
 
 
+async def start_planning(
+    client: Client, task_queue: str, request: PlanRequest
+) -> WorkflowHandle[PlanningWorkflow, PlanResult]:
+    """A planning of its own (the account's workflow ID, made unique for the test)."""
+    return await client.start_workflow(
+        PlanningWorkflow.run,
+        request,
+        id=f"{planning_workflow_id(USER, request.options)}/{uuid.uuid4().hex}",
+        task_queue=task_queue,
+    )
+
+
 async def test_a_50000_song_library_is_planned_whole_and_only_counts_cross_temporal(
     temporal_client: Client,
     task_queue: str,
@@ -62,12 +74,7 @@ async def test_a_50000_song_library_is_planned_whole_and_only_counts_cross_tempo
     request = PlanRequest(account_id=USER, options=PlanOptions(policy=Policy.FEATURED))
 
     async with workers(temporal_client, task_queue, big_world):
-        handle = await temporal_client.start_workflow(
-            PlanningWorkflow.run,
-            request,
-            id=f"{planning_workflow_id(USER, request.options)}/{uuid.uuid4().hex}",
-            task_queue=task_queue,
-        )
+        handle = await start_planning(temporal_client, task_queue, request)
         result: PlanResult = await handle.result()
 
     # Every page was read: the counts are the sandbox's own.
@@ -190,12 +197,7 @@ async def test_the_progress_of_a_rate_limited_planning_shows_pages_growing_and_e
     seen: list[PlanningProgress] = []
     waits: list[tuple[datetime, datetime]] = []  # (shown, the gate's end at that moment)
     async with workers(temporal_client, task_queue, small_world):
-        handle = await temporal_client.start_workflow(
-            PlanningWorkflow.run,
-            request,
-            id=f"{planning_workflow_id(USER, request.options)}/{uuid.uuid4().hex}",
-            task_queue=task_queue,
-        )
+        handle = await start_planning(temporal_client, task_queue, request)
         result_task = asyncio.ensure_future(handle.result())
         while not result_task.done():
             progress = await planning_progress(handle, await handle.describe(), ledger)
