@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import sys
 from datetime import UTC, datetime
-from functools import partial
 from typing import Annotated, Final
 
 import typer
@@ -132,7 +131,7 @@ async def run_planning(
                 handle,
                 give_up_after=give_up_after or session.settings.spotify_unreachable_timeout,
                 line=line,
-                say=partial(_progress_words, handle, session.ledger),
+                say=_ProgressWords(handle, session.ledger),
             )
     except WorkflowFailureError as error:
         fail(f"planning failed: {root_cause(error)}")
@@ -177,13 +176,20 @@ async def planning_progress(
     return progress.live(running, traffic, min(waits, default=None))
 
 
-async def _progress_words(
-    handle: WorkflowHandle[PlanningWorkflow, PlanResult],
-    ledger: Ledger,
-    description: WorkflowExecutionDescription,
-    waiting: Waiting | None,
-) -> str:
-    return progress_line(await planning_progress(handle, description, ledger), waiting)
+class _ProgressWords:
+    """The line's words at each look; a look the workflow does not answer (no worker
+    free for a query, say) repeats the last progress known rather than forgetting it."""
+
+    def __init__(self, handle: WorkflowHandle[PlanningWorkflow, PlanResult], ledger: Ledger):
+        self._handle, self._ledger = handle, ledger
+        self._last: PlanningProgress | None = None
+
+    async def __call__(
+        self, description: WorkflowExecutionDescription, waiting: Waiting | None
+    ) -> str:
+        progress = await planning_progress(self._handle, description, self._ledger)
+        self._last = progress or self._last
+        return progress_line(self._last, waiting)
 
 
 _STEP_NAMES: Final = {
