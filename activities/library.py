@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from temporalio import activity
 
 from activities._base import SpotifyActivities, kept_alive, refusal_error
@@ -39,10 +39,12 @@ from enforcer.models import (
     Plan,
     PlanRequest,
     PlanResult,
+    RunningScan,
     ScannedPlaylist,
     ScanPlaylistItemsRequest,
     ScanProgress,
     ScanSectionRequest,
+    ScanStep,
 )
 from enforcer.planner import (
     LibraryFingerprint,
@@ -77,7 +79,7 @@ _READERS: dict[LibrarySection, _SectionReader] = {
 
 
 class _SectionCursor(BaseModel):
-    """Heartbeat details of a section scan: the next page to read."""
+    """Heartbeat details of a section scan: the next page to read, and what was read."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -85,10 +87,13 @@ class _SectionCursor(BaseModel):
     cursor: Cursor | None = None
     items: int = 0
     finished: bool = False
+    section: LibrarySection | None = None
+    """The section read (None in the details of an attempt made before it was told)."""
 
 
 class _PlaylistsCursor(BaseModel):
-    """Heartbeat details of a playlist-items scan: the next page of the next playlist."""
+    """Heartbeat details of a playlist-items scan: the next page of the next playlist,
+    and what was read."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -97,6 +102,49 @@ class _PlaylistsCursor(BaseModel):
     offset: int = 0
     pages: int = 0
     items: int = 0
+    first: int | None = None
+    """The first playlist of the activity's range (None, as ``section`` above)."""
+
+
+SCAN_SECTION: Final = "scan_library_section"
+SCAN_PLAYLIST_ITEMS: Final = "scan_playlist_items"
+
+
+def running_scan(activity_type: str, details: Sequence[Any]) -> RunningScan | None:
+    """What a running scan activity has stored so far, from its last heartbeat's
+    ``details`` (decoded, as Temporal's description of the workflow holds them); None
+    for another activity, or a scan that has not told yet.
+
+    The cheapest exact source of a running scan's pages: Temporal already holds them (a
+    scan heartbeats its cursor right after storing a page, sent at least every second),
+    and a command that waits describes the workflow anyway; the heartbeat never counts a
+    page not yet stored, and a retried attempt starts from it."""
+    if not details:
+        return None
+    try:
+        if activity_type == SCAN_SECTION:
+            section = _SectionCursor.model_validate(details[0])
+            if section.section is None:
+                return None
+            return RunningScan(
+                step=ScanStep(section.section.value),
+                pages=section.page_index,
+                items=section.items,
+            )
+        if activity_type == SCAN_PLAYLIST_ITEMS:
+            playlists = _PlaylistsCursor.model_validate(details[0])
+            if playlists.first is None:
+                return None
+            return RunningScan(
+                step=ScanStep.PLAYLIST_ENTRIES,
+                pages=playlists.pages,
+                items=playlists.items,
+                first=playlists.first,
+                playlists_done=playlists.playlist_index - playlists.first,
+            )
+    except ValidationError:
+        return None  # the keep-alive's own detail alone: nothing stored yet
+    return None
 
 
 def playlist_section(playlist_id: str) -> str:
@@ -145,11 +193,13 @@ class _Staged:
 class LibraryActivities(SpotifyActivities):
     """The planning scan's activities, sharing one ledger and the app's settings."""
 
-    @activity.defn(name="scan_library_section")
+    @activity.defn(name=SCAN_SECTION)
     async def scan_section(self, request: ScanSectionRequest) -> ScanProgress:
         """Reads one listing to its last page, storing every page in the ledger."""
         read = _READERS[request.section]
-        position = _resumed(_SectionCursor) or _SectionCursor()
+        position = (_resumed(_SectionCursor) or _SectionCursor()).model_copy(
+            update={"section": request.section}
+        )
         async with (
             kept_alive() as keep_alive,
             self._client(request.account_id, request.scan_id) as client,
@@ -164,15 +214,18 @@ class LibraryActivities(SpotifyActivities):
                     cursor=page.next_cursor,
                     items=position.items + len(page.items),
                     finished=page.next_cursor is None,
+                    section=request.section,
                 )
                 keep_alive.beat(position)
         return ScanProgress(pages=position.page_index, items=position.items)
 
-    @activity.defn(name="scan_playlist_items")
+    @activity.defn(name=SCAN_PLAYLIST_ITEMS)
     async def scan_playlist_items(self, request: ScanPlaylistItemsRequest) -> ScanProgress:
         """Reads every entry of the playlists ``first`` to ``stop`` that a plan reads."""
         playlists = await self._scanned(request.scan_id, LibrarySection.PLAYLISTS, Playlist)
-        position = _resumed(_PlaylistsCursor) or _PlaylistsCursor(playlist_index=request.first)
+        position = (
+            _resumed(_PlaylistsCursor) or _PlaylistsCursor(playlist_index=request.first)
+        ).model_copy(update={"first": request.first})
         async with (
             kept_alive() as keep_alive,
             self._client(request.account_id, request.scan_id) as client,
@@ -195,6 +248,7 @@ class LibraryActivities(SpotifyActivities):
                         playlist_index=position.playlist_index + 1,
                         pages=position.pages,
                         items=position.items,
+                        first=request.first,
                     )
                     continue
                 await self._store(
@@ -395,7 +449,10 @@ def _next_playlist_position(
     pages, items = position.pages + 1, position.items + len(page.items)
     if page.next_cursor is None:
         return _PlaylistsCursor(
-            playlist_index=position.playlist_index + 1, pages=pages, items=items
+            playlist_index=position.playlist_index + 1,
+            pages=pages,
+            items=items,
+            first=position.first,
         )
     return _PlaylistsCursor(
         playlist_index=position.playlist_index,
@@ -403,6 +460,7 @@ def _next_playlist_position(
         offset=int(page.next_cursor),
         pages=pages,
         items=items,
+        first=position.first,
     )
 
 

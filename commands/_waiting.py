@@ -1,11 +1,17 @@
-"""Waiting on a workflow's result while telling the person what it is waiting for.
+"""Waiting on a workflow's result while telling the person how it goes and what it is
+waiting for, in one progress line.
 
 Invariants, for a command that waits on a workflow through ``wait_saying_why``:
 
-- within seconds of an activity's first failed attempt, the person reads what the
-  workflow waits for (the activity's last failure: Spotify unreachable at an address,
-  a rate limit until a time...), and reads it again whenever it changes, and at least
-  every ``REPEAT_EVERY`` seconds while it lasts;
+- the person reads one progress line (``ProgressLine``): on a terminal a live line
+  under a spinner, rewritten as it changes and gone when the result is there; without
+  one (a pipe, a log), plain lines (no colour, no cursor movement) when it changed, at
+  most one every ``PLAIN_LINE_EVERY`` seconds, and again every ``REPEAT_EVERY`` seconds
+  while it stays the same;
+- the line is the command's words for what the workflow's description says, looked at
+  every ``POLL_EVERY`` seconds: within seconds of an activity's first failed attempt it
+  says what the workflow waits for (an unreachable Spotify at an address, a rate limit
+  until a time...);
 - a Spotify that cannot be reached for ``give_up_after`` seconds in a row ends the wait
   with an error naming the address, and the workflow is cancelled: nothing is left
   running that no one waits for.
@@ -15,15 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final, TypeVar
 
 from rich.console import Console
+from rich.text import Text
 from temporalio.api.workflow.v1 import PendingActivityInfo
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowExecutionDescription, WorkflowHandle
 from temporalio.service import RPCError
 
 from activities import SPOTIFY_UNREACHABLE
@@ -33,8 +41,11 @@ T = TypeVar("T")
 
 POLL_EVERY: Final = 1.0
 """Seconds between two looks at the workflow: an unreachable Spotify is told within it."""
+PLAIN_LINE_EVERY: Final = 5.0
+"""Seconds between two plain lines at least (a changed line waits for the next look after)."""
 REPEAT_EVERY: Final = 30.0
-_LOOK_TIMEOUT: Final = timedelta(seconds=5)
+LOOK_TIMEOUT: Final = timedelta(seconds=5)
+"""How long one look at the workflow (its description, a query) may take."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,8 @@ class Waiting:
     attempt: int
     failure: str
     """The first line of the failure the activity is retrying after."""
+    failure_type: str
+    """The failure's type (``RateLimited``, ``SpotifyUnreachable``...)."""
     unreachable: bool
     """The failure is a Spotify that cannot be reached at all."""
 
@@ -72,64 +85,87 @@ def waiting_for(pending: list[PendingActivityInfo]) -> Waiting | None:
         activity=chosen.activity_type.name,
         attempt=chosen.attempt,
         failure=lines[0] if lines else "(no message)",
+        failure_type=chosen.last_failure.application_failure_info.type,
         unreachable=bool(unreachable),
     )
 
 
-async def _look(handle: WorkflowHandle[Any, T]) -> Waiting | None:
+async def _look(handle: WorkflowHandle[Any, T]) -> WorkflowExecutionDescription | None:
     try:
-        description = await handle.describe(rpc_timeout=_LOOK_TIMEOUT)
+        return await handle.describe(rpc_timeout=LOOK_TIMEOUT)
     except RPCError:
-        return None  # a look that failed says nothing; the next one may
-    return waiting_for(list(description.raw_description.pending_activities))
+        return None
 
 
-class _Teller:
-    """Tells the person what the workflow waits for: a spinner's text on a terminal,
-    else a line on stderr when the reason changes (and again every ``REPEAT_EVERY``)."""
+class ProgressLine:
+    """One line telling how the work goes, on ``console`` (see the module's invariants);
+    ``prefix`` starts each plain line, so that a log can be searched for them."""
 
-    def __init__(self, console: Console, update_spinner: Callable[[str], None]) -> None:
+    def __init__(self, console: Console, *, prefix: str, first: str) -> None:
         self._console = console
-        self._update_spinner = update_spinner
+        self._prefix = prefix
+        self._status = console.status(first) if console.is_terminal else None
         self._told = ""
-        self._told_at = 0.0
+        self._told_at = -math.inf
 
-    def tell(self, waiting: Waiting) -> None:
-        if self._console.is_terminal:
-            self._update_spinner(f"waiting: {waiting.reason}")
+    def __enter__(self) -> ProgressLine:
+        if self._status is not None:
+            self._status.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+    def show(self, line: str, *, news: bool = False) -> None:
+        """Shows ``line``; ``news`` (what the workflow waits for changed) is written
+        without a terminal at once, not after ``PLAIN_LINE_EVERY``."""
+        if self._status is not None:
+            # One line: cut to the terminal's width (a spinner and a space before it).
+            text = Text(line)
+            text.truncate(max(self._console.width - 2, 1), overflow="ellipsis")
+            self._status.update(text)
             return
-        # The attempt number changes every retry: the failure is what tells news.
         now = time.monotonic()
-        if waiting.failure != self._told or now - self._told_at >= REPEAT_EVERY:
+        since = now - self._told_at
+        changed = line != self._told
+        if (changed and (news or since >= PLAIN_LINE_EVERY)) or since >= REPEAT_EVERY:
             self._console.print(
-                f"waiting: {waiting.reason}", markup=False, highlight=False, soft_wrap=True
+                f"{self._prefix}{line}", markup=False, highlight=False, soft_wrap=True
             )
-            self._told, self._told_at = waiting.failure, now
+            self._told, self._told_at = line, now
+
+
+Say = Callable[[WorkflowExecutionDescription, Waiting | None], Awaitable[str]]
+"""The progress line's words, from the workflow's description and what it waits for."""
 
 
 async def wait_saying_why(
     handle: WorkflowHandle[Any, T],
     *,
     give_up_after: float,
-    console: Console,
-    update_spinner: Callable[[str], None],
+    line: ProgressLine,
+    say: Say,
 ) -> T:
-    """The workflow's result; fails (exit 1) after ``give_up_after`` seconds of an
-    unreachable Spotify, cancelling the workflow."""
+    """The workflow's result, showing ``say``'s words on ``line`` meanwhile; fails
+    (exit 1) after ``give_up_after`` seconds of an unreachable Spotify, cancelling the
+    workflow."""
     result = asyncio.ensure_future(handle.result())
-    teller = _Teller(console, update_spinner)
     unreachable_since: float | None = None
+    told: str | None = None  # the failure waited for, last told
     try:
         while True:
             done, _ = await asyncio.wait({result}, timeout=POLL_EVERY)
             if done:
                 return result.result()
-            waiting = await _look(handle)
-            if waiting is None:
-                unreachable_since = None
-                continue
-            teller.tell(waiting)
-            if not waiting.unreachable:
+            description = await _look(handle)
+            if description is None:
+                continue  # a look that failed says nothing; the next one may
+            waiting = waiting_for(list(description.raw_description.pending_activities))
+            failure = waiting.failure if waiting is not None else None
+            line.show(await say(description, waiting), news=failure != told)
+            told = failure
+            if waiting is None or not waiting.unreachable:
                 unreachable_since = None
                 continue
             unreachable_since = unreachable_since or time.monotonic()
@@ -148,4 +184,4 @@ async def wait_saying_why(
 async def _cancel(handle: WorkflowHandle[Any, T]) -> None:
     # It may have ended meanwhile, or the server gone away: then nothing of ours runs on.
     with contextlib.suppress(RPCError):
-        await handle.cancel(rpc_timeout=_LOOK_TIMEOUT)
+        await handle.cancel(rpc_timeout=LOOK_TIMEOUT)

@@ -8,20 +8,42 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Final
 
 import typer
-from temporalio.client import WorkflowFailureError
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import (
+    WorkflowExecutionDescription,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError
 
+from activities import RATE_LIMITED
+from activities.library import running_scan
 from commands._inputs import seconds, whole_number_from
 from commands._output import Column, FormatOption, OutputFormat, emit, terminal
 from commands._runtime import AccountOption, AccountSession, account_session, fail, run
 from commands._temporal import root_cause
-from commands._waiting import wait_saying_why
+from commands._waiting import LOOK_TIMEOUT, ProgressLine, Waiting, wait_saying_why
 from enforcer.config import Settings
 from enforcer.dryrun import NOTHING_TO_ENFORCE, enforce_command, render_plan
-from enforcer.models import Plan, PlanOptions, PlanRequest, PlanResult, Policy
+from enforcer.ledger import Ledger
+from enforcer.models import (
+    ApiTraffic,
+    Plan,
+    PlanningProgress,
+    PlanOptions,
+    PlanRequest,
+    PlanResult,
+    Policy,
+    RunningScan,
+    ScanState,
+    ScanStep,
+)
 from enforcer.session import open_ledger
 from workflows.connection import configured_task_queue, connect_temporal
 from workflows.planning import PlanningWorkflow, planning_workflow_id
@@ -82,18 +104,20 @@ async def _plan(
 async def run_planning(
     session: AccountSession, options: PlanOptions, give_up_after: float | None = None
 ) -> PlanResult:
-    """The planning's result, saying meanwhile what it waits for; an unreachable Spotify
-    ends it after ``give_up_after`` seconds (default: the settings')."""
+    """The planning's result, showing meanwhile how far it got and what it waits for (a
+    progress line on stderr); an unreachable Spotify ends it after ``give_up_after``
+    seconds (default: the settings')."""
     temporal = await connect_temporal()
     workflow_id = planning_workflow_id(session.account_label, options)
     console = terminal(stderr=True)
-    reading = (
+    console.print(
         f"Reading the library of {session.account_id} (workflow {workflow_id}); "
-        "a large library takes a while"
+        "a large library takes a while",
+        markup=False,
+        highlight=False,
     )
-    status = console.status(reading)
     try:
-        with status:
+        with ProgressLine(console, prefix="planning: ", first="starting") as line:
             handle = await temporal.start_workflow(
                 PlanningWorkflow.run,
                 PlanRequest(account_id=session.account_id, options=options),
@@ -106,11 +130,114 @@ async def run_planning(
             return await wait_saying_why(
                 handle,
                 give_up_after=give_up_after or session.settings.spotify_unreachable_timeout,
-                console=console,
-                update_spinner=lambda text: status.update(f"{reading}\n{text}"),
+                line=line,
+                say=_ProgressWords(handle, session.ledger),
             )
     except WorkflowFailureError as error:
         fail(f"planning failed: {root_cause(error)}")
+
+
+async def planning_progress(
+    handle: WorkflowHandle[PlanningWorkflow, PlanResult],
+    description: WorkflowExecutionDescription,
+    ledger: Ledger,
+) -> PlanningProgress | None:
+    """How far the planning got, each figure from its cheapest exact source: the steps
+    and what is done from the workflow (its ``progress`` query); the pages of the scans
+    still running from their last heartbeats, and the end of a rate limit from the next
+    attempt Temporal scheduled (both in ``description``, which the command reads anyway);
+    the requests and 429s from the ledger, which counts each as it happens (neither the
+    workflow nor a heartbeat sees them all). None when the workflow does not answer.
+
+    ``description`` must be read before the query: the query then sees every activity
+    the description no longer lists as running (Temporal's queries are strongly
+    consistent: the answer includes every event recorded before the query was sent)."""
+    try:
+        progress = await handle.query(PlanningWorkflow.progress, rpc_timeout=LOOK_TIMEOUT)
+    except (RPCError, WorkflowQueryFailedError):
+        return None  # no worker has taken it up yet, or it just ended: the next look tells
+    running: list[RunningScan] = []
+    waits: list[datetime] = []
+    now = datetime.now(UTC)
+    for pending in description.raw_description.pending_activities:
+        details = await description.data_converter.decode(pending.heartbeat_details.payloads)
+        scan = running_scan(pending.activity_type.name, details)
+        if scan is not None:
+            running.append(scan)
+        if (
+            pending.last_failure.application_failure_info.type == RATE_LIMITED
+            and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
+            and pending.HasField("next_attempt_schedule_time")
+        ):
+            retry = pending.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
+            if retry > now:
+                waits.append(retry)
+    traffic = await ledger.traffic(progress.scan_id) if progress.scan_id else ApiTraffic()
+    return progress.live(running, traffic, min(waits, default=None))
+
+
+class _ProgressWords:
+    """The line's words at each look; a look the workflow does not answer (no worker
+    free for a query, say) repeats the last progress known rather than forgetting it."""
+
+    def __init__(self, handle: WorkflowHandle[PlanningWorkflow, PlanResult], ledger: Ledger):
+        self._handle, self._ledger = handle, ledger
+        self._last: PlanningProgress | None = None
+
+    async def __call__(
+        self, description: WorkflowExecutionDescription, waiting: Waiting | None
+    ) -> str:
+        progress = await planning_progress(self._handle, description, self._ledger)
+        self._last = progress or self._last
+        return progress_line(self._last, waiting)
+
+
+_STEP_NAMES: Final = {
+    ScanStep.LIKED_SONGS: "liked songs",
+    ScanStep.SAVED_ALBUMS: "albums",
+    ScanStep.FOLLOWED_ARTISTS: "artists",
+    ScanStep.PLAYLISTS: "playlists",
+}
+
+
+def progress_line(progress: PlanningProgress | None, waiting: Waiting | None) -> str:
+    """The planning in one line: what it does or waits for, its requests, then each step
+    begun (``liked songs 200 in 4 pages``), those still reading first (``, done`` once
+    done)."""
+    parts: list[str] = []
+    if progress is not None and progress.waiting_until is not None:
+        parts.append(
+            f"waiting for Spotify's rate limit until {progress.waiting_until:%H:%M:%S} UTC"
+        )
+    elif waiting is not None and waiting.failure_type != RATE_LIMITED:
+        parts.append(f"waiting: {waiting.reason}")
+    elif progress is not None:
+        parts.append(progress.stage)
+    else:
+        parts.append("starting")
+    if progress is None:
+        return " · ".join(parts)
+    if progress.requests:
+        parts.append(
+            f"{_count(progress.requests, 'request')}, {progress.rate_limited} answered 429"
+        )
+    # The steps still reading first: on a narrow terminal the line's end is cut off.
+    for step, shown in sorted(
+        progress.steps.items(), key=lambda pair: pair[1].state is ScanState.DONE
+    ):
+        if shown.state is ScanState.NOT_STARTED:
+            continue
+        read = f"{shown.items} in {_count(shown.pages, 'page')}"
+        if step is ScanStep.PLAYLIST_ENTRIES:
+            part = f"entries of {shown.playlists_done}/{shown.playlists or 0} playlists {read}"
+        else:
+            part = f"{_STEP_NAMES[step]} {read}"
+        parts.append(part + (", done" if shown.state is ScanState.DONE else ""))
+    return " · ".join(parts)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def show_plan(

@@ -332,6 +332,105 @@ class BuildPlanRequest(DomainModel):
     options: PlanOptions
 
 
+class ScanStep(StrEnum):
+    """A part of the planning scan as its progress shows it: the four listings (the
+    ``LibrarySection`` of the same value), then the entries of the playlists."""
+
+    LIKED_SONGS = "liked_songs"
+    SAVED_ALBUMS = "saved_albums"
+    FOLLOWED_ARTISTS = "followed_artists"
+    PLAYLISTS = "playlists"
+    PLAYLIST_ENTRIES = "playlist_entries"
+
+
+class ScanState(StrEnum):
+    NOT_STARTED = "not_started"
+    READING = "reading"
+    DONE = "done"
+
+
+class StepProgress(DomainModel):
+    """How far one step of the scan got."""
+
+    state: ScanState = ScanState.NOT_STARTED
+    pages: int = 0
+    """Pages read and stored in the ledger so far."""
+    items: int = 0
+    playlists: int | None = None
+    """The entries step: how many playlists there are (known once they are listed)."""
+    playlists_done: int = 0
+    """The entries step: playlists whose entries are read (or that are not read at all)."""
+    done_from: tuple[int, ...] = ()
+    """The entries step: the first playlist of each range of playlists read whole (one
+    activity each), so that a running activity's figures are never counted twice."""
+
+
+class RunningScan(DomainModel):
+    """What a scan activity still running has stored so far, as its last heartbeat says."""
+
+    step: ScanStep
+    pages: int
+    items: int
+    first: int = 0
+    """The entries step: the first playlist of the activity's range."""
+    playlists_done: int = 0
+
+
+class PlanningProgress(DomainModel):
+    """The planning workflow's state, as its ``progress`` query answers it: what the
+    workflow knows (each step's state; the figures of the steps and ranges done). The
+    figures of the activities still running, the requests and the 429s are not the
+    workflow's to know (that would take history events per page): ``live`` adds them."""
+
+    scan_id: str
+    """The scan's ID, which owns its requests in the ledger's traffic."""
+    stage: str
+    steps: dict[ScanStep, StepProgress] = Field(
+        default_factory=lambda: {step: StepProgress() for step in ScanStep}
+    )
+    requests: int = 0
+    """Requests sent to Spotify for this scan so far."""
+    rate_limited: int = 0
+    """429 answers among them."""
+    waiting_until: datetime | None = None
+    """When the scan reads again after a rate limit (the first of its activities waiting
+    to try again); None when none waits."""
+    plan_id: str | None = None
+    """Set once the plan is stored."""
+
+    def live(
+        self,
+        running: Iterable[RunningScan],
+        traffic: ApiTraffic,
+        waiting_until: datetime | None = None,
+    ) -> PlanningProgress:
+        """This progress with the figures of the ``running`` activities added to the steps
+        still reading (an activity already counted done is skipped), ``traffic``'s
+        requests and 429s, and the end of the rate limit waited for."""
+        steps = dict(self.steps)
+        for scan in running:
+            step = steps[scan.step]
+            if step.state is not ScanState.READING or (
+                scan.step is ScanStep.PLAYLIST_ENTRIES and scan.first in step.done_from
+            ):
+                continue
+            steps[scan.step] = step.model_copy(
+                update={
+                    "pages": step.pages + scan.pages,
+                    "items": step.items + scan.items,
+                    "playlists_done": step.playlists_done + scan.playlists_done,
+                }
+            )
+        return self.model_copy(
+            update={
+                "steps": steps,
+                "requests": traffic.sent,
+                "rate_limited": traffic.rate_limited,
+                "waiting_until": waiting_until,
+            }
+        )
+
+
 # Enforcement -----------------------------------------------------------------------
 
 

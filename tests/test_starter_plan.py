@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
 from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+import starter
+from commands import _waiting
 from enforcer.config import Settings
 from enforcer.models import BlockedArtist, PlanOptions
+from enforcer.sandbox import generate_library
 from tests.support.cli import BLOCKED_BAND, Cli, WorkerThread, block
 from tests.support.contract import ContractRecorder
 from workflows.planning import planning_workflow_id
@@ -124,9 +130,10 @@ def failed_after_waiting(cli: Cli, *args: str) -> str:
     result = cli(*args)
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
-    *waiting, error = result.stderr.splitlines()
+    intro, *progress, error = result.stderr.splitlines()
+    assert intro.startswith("Reading the library of alice")
     assert error.startswith("error: ")
-    assert all(line.startswith("waiting: ") for line in waiting), waiting
+    assert all(line.startswith("planning: ") for line in progress), progress
     return result.stderr
 
 
@@ -144,7 +151,7 @@ def test_an_unreachable_spotify_is_told_and_given_up_on_naming_the_address(
     error = failed_after_waiting(cli, "plan", "--give-up-after", "3")
 
     assert time.monotonic() - started < GIVE_UP_BOUND
-    assert "waiting: " in error, "it said what it waited for before giving up"
+    assert "planning: waiting: " in error, "it said what it waited for before giving up"
     assert "cannot reach" in error
     assert address in error.splitlines()[-1]
     assert error.splitlines()[-1].startswith("error: gave up after 3 s")
@@ -183,3 +190,90 @@ async def _ended(handle: WorkflowHandle[Any, Any]) -> bool:
             return True
         await asyncio.sleep(0.2)
     return False
+
+
+@pytest.fixture
+def rate_limited_cli(worker_cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """``worker_cli`` with alice's library large enough to take a dozen seconds under the
+    sandbox's rate limit (4 requests per rolling 2 s, then 2 s of penalty), an artist of
+    it on her blocklist; a plain line for every change the starter sees."""
+    library = generate_library(seed=5, liked_songs=500, playlists=5, user_id="alice")
+    worker_cli.sandbox.load_fixture(library)  # alice stays: her login still holds
+    worker_cli.sandbox.settings.rate_limit_budget = 4
+    worker_cli.sandbox.settings.rate_limit_window = 2.0
+    worker_cli.sandbox.settings.rate_limit_retry_after = 2
+    # How often a plain line may come, not what it says: every look shows, here.
+    monkeypatch.setattr(_waiting, "PLAIN_LINE_EVERY", 0.0)
+    artist = library["catalog"]["artists"][0]
+    block(worker_cli, BlockedArtist(artist_id=artist["id"], name=artist["name"]))
+    return worker_cli
+
+
+LIKED_SONGS_READ = re.compile(r"liked songs (\d+) in (\d+) pages?")
+RATE_LIMIT_WAIT = re.compile(r"waiting for Spotify's rate limit until (\d\d:\d\d:\d\d) UTC")
+
+
+def test_plan_without_a_terminal_shows_its_progress_in_plain_lines(
+    rate_limited_cli: Cli,
+) -> None:
+    cli = rate_limited_cli
+    started = datetime.now(UTC)
+    result = cli.runner.invoke(starter.app, ["plan"], env={"TTY_COMPATIBLE": "0"})
+    ended = datetime.now(UTC)
+
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert cli.sandbox.counters.rate_limited > 0, "the test must meet rate limits to mean anything"
+    intro, *lines = result.stderr.splitlines()
+    assert intro.startswith("Reading the library of alice (workflow plan/alice/featured)")
+    # Plain: one line each, no colour, no cursor movement, no spinner.
+    assert "\x1b" not in result.stderr
+    assert "\r" not in result.stderr
+    assert lines, "the progress was shown"
+    assert all(line.startswith("planning: ") for line in lines), lines
+    # The pages read grow as they are read.
+    pages = [int(found[2]) for line in lines if (found := LIKED_SONGS_READ.search(line))]
+    assert pages == sorted(pages)
+    assert len(set(pages)) >= 3, pages
+    # A wait names when it ends: a time within the run, give or take the 2 s penalty.
+    ends = [found[1] for line in lines if (found := RATE_LIMIT_WAIT.search(line))]
+    assert ends, lines
+    for end in ends:
+        at = datetime.combine(started.date(), time_of_day.fromisoformat(end), UTC)
+        assert started - timedelta(seconds=1) <= at <= ended + timedelta(seconds=3), end
+    assert any("answered 429" in line for line in lines)
+    # Then the dry run, as without the progress.
+    assert "Plan ID: " in result.stdout
+    assert "planning: " not in result.stdout
+
+
+def test_plan_on_a_terminal_shows_its_progress_on_one_live_line(rate_limited_cli: Cli) -> None:
+    result = rate_limited_cli.runner.invoke(
+        starter.app, ["plan"], env={"TTY_COMPATIBLE": "1", "COLUMNS": "400"}
+    )
+
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    # A live line: drawn and redrawn in place (cursor hidden, lines erased), never a
+    # plain line; what it said included the pages read and the rate limit's end.
+    assert "\x1b[?25l" in result.stderr
+    assert "\x1b[2K" in result.stderr
+    assert "planning: " not in result.stderr
+    assert LIKED_SONGS_READ.search(result.stderr)
+    assert RATE_LIMIT_WAIT.search(result.stderr)
+    assert "Plan ID: " in result.stdout
+
+
+def test_enforce_plan_now_shows_the_same_progress_while_it_plans(rate_limited_cli: Cli) -> None:
+    result = rate_limited_cli.runner.invoke(
+        starter.app, ["enforce", "--plan-now", "--yes"], env={"TTY_COMPATIBLE": "0"}
+    )
+
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    intro, *lines = result.stderr.splitlines()
+    assert intro.startswith("Reading the library of alice")
+    assert all(line.startswith("planning: ") for line in lines), lines
+    pages = [int(found[2]) for line in lines if (found := LIKED_SONGS_READ.search(line))]
+    assert len(set(pages)) >= 3, pages
+    assert any(RATE_LIMIT_WAIT.search(line) for line in lines), lines
+    # Then, as before, the dry run and the batch it started.
+    assert "Plan ID: " in result.stdout
+    assert "is running." in result.stdout

@@ -3,12 +3,18 @@
 It reads as a person would expect a careful tool to: every listing to its last page,
 the playlists that may be edited entry by entry, then one plan. It carries only IDs
 and counts; the library's pages and the plan's actions live in the ledger.
+
+Its state is one ``PlanningProgress``, which the ``progress`` query answers: each step's
+state and the figures of what is done. Nothing is added to the history to feed it: the
+figures of a scan still running are in its heartbeats, its requests in the ledger
+(``PlanningProgress.live`` adds them, in the starter).
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 
@@ -19,12 +25,14 @@ with workflow.unsafe.imports_passed_through():
     from enforcer.models import (
         BuildPlanRequest,
         LibrarySection,
+        PlanningProgress,
         PlanOptions,
         PlanRequest,
         PlanResult,
         ScanPlaylistItemsRequest,
-        ScanProgress,
         ScanSectionRequest,
+        ScanState,
+        ScanStep,
     )
 
 PLAYLISTS_PER_ACTIVITY = 100
@@ -44,12 +52,13 @@ def planning_workflow_id(account_id: str, options: PlanOptions) -> str:
 @workflow.defn
 class PlanningWorkflow:
     def __init__(self) -> None:
-        self._stage = "starting"
+        self._progress = PlanningProgress(scan_id="", stage="checking the inputs")
         self._playlist_count = 0
 
     @workflow.run
     async def run(self, request: PlanRequest) -> PlanResult:
         scan_id = f"{workflow.info().workflow_id}/{workflow.info().run_id}"
+        self._progress = self._progress.model_copy(update={"scan_id": scan_id})
         await workflow.execute_activity_method(
             LibraryActivities.check_inputs,
             request,
@@ -57,11 +66,18 @@ class PlanningWorkflow:
             retry_policy=LEDGER_RETRY,
         )
         self._show("reading liked songs, albums, artists and playlists")
+        for section in LibrarySection:
+            self._update(ScanStep(section.value), state=ScanState.READING)
         await asyncio.gather(
             *(self._scan_section(scan_id, request, section) for section in LibrarySection)
         )
         playlists = self._playlist_count
         self._show(f"reading the entries of {playlists} playlists")
+        self._update(
+            ScanStep.PLAYLIST_ENTRIES,
+            state=ScanState.READING if playlists else ScanState.DONE,
+            playlists=playlists,
+        )
         await asyncio.gather(
             *(
                 self._scan_playlists(scan_id, request, first, first + PLAYLISTS_PER_ACTIVITY)
@@ -82,12 +98,13 @@ class PlanningWorkflow:
             scan_id,
             start_to_close_timeout=timedelta(minutes=5),
         )
+        self._progress = self._progress.model_copy(update={"plan_id": result.plan_id})
         self._show(f"plan {result.plan_id} is ready")
         return result
 
     @workflow.query
-    def stage(self) -> str:
-        return self._stage
+    def progress(self) -> PlanningProgress:
+        return self._progress
 
     async def _scan_section(
         self, scan_id: str, request: PlanRequest, section: LibrarySection
@@ -102,11 +119,17 @@ class PlanningWorkflow:
         )
         if section is LibrarySection.PLAYLISTS:
             self._playlist_count = progress.items
+        self._update(
+            ScanStep(section.value),
+            state=ScanState.DONE,
+            pages=progress.pages,
+            items=progress.items,
+        )
 
     async def _scan_playlists(
         self, scan_id: str, request: PlanRequest, first: int, stop: int
-    ) -> ScanProgress:
-        return await workflow.execute_activity_method(
+    ) -> None:
+        progress = await workflow.execute_activity_method(
             LibraryActivities.scan_playlist_items,
             ScanPlaylistItemsRequest(
                 scan_id=scan_id,
@@ -120,8 +143,25 @@ class PlanningWorkflow:
             heartbeat_timeout=SCAN_HEARTBEAT_TIMEOUT,
             retry_policy=SPOTIFY_RETRY,
         )
+        entries = self._progress.steps[ScanStep.PLAYLIST_ENTRIES]
+        playlists_done = entries.playlists_done + min(stop, self._playlist_count) - first
+        self._update(
+            ScanStep.PLAYLIST_ENTRIES,
+            state=ScanState.DONE if playlists_done >= self._playlist_count else ScanState.READING,
+            pages=entries.pages + progress.pages,
+            items=entries.items + progress.items,
+            playlists_done=playlists_done,
+            done_from=(*entries.done_from, first),
+        )
+
+    def _update(self, step: ScanStep, **changes: Any) -> None:
+        steps = {
+            **self._progress.steps,
+            step: self._progress.steps[step].model_copy(update=changes),
+        }
+        self._progress = self._progress.model_copy(update={"steps": steps})
 
     def _show(self, stage: str) -> None:
-        """What the Web UI and the ``stage`` query show."""
-        self._stage = stage
+        """What the Web UI and the ``progress`` query show of where the planning is."""
+        self._progress = self._progress.model_copy(update={"stage": stage})
         workflow.set_current_details(stage)

@@ -3,23 +3,29 @@ in the ledger, only IDs and counts in Temporal."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError
 
+from commands.planning import planning_progress
 from enforcer.ledger import Ledger, ledger_url
 from enforcer.library import read_library
 from enforcer.models import (
     EntityType,
+    PlanningProgress,
     PlanOptions,
     PlanRequest,
     PlanResult,
     Policy,
+    ScanState,
+    ScanStep,
 )
 from enforcer.planner import make_plan
 from enforcer.sandbox import Sandbox, generate_library
@@ -43,6 +49,18 @@ async def small_world(tmp_path: Path, contract_recorder: ContractRecorder) -> As
         yield made
 
 
+async def start_planning(
+    client: Client, task_queue: str, request: PlanRequest
+) -> WorkflowHandle[PlanningWorkflow, PlanResult]:
+    """A planning of its own (the account's workflow ID, made unique for the test)."""
+    return await client.start_workflow(
+        PlanningWorkflow.run,
+        request,
+        id=f"{planning_workflow_id(USER, request.options)}/{uuid.uuid4().hex}",
+        task_queue=task_queue,
+    )
+
+
 async def test_a_50000_song_library_is_planned_whole_and_only_counts_cross_temporal(
     temporal_client: Client,
     task_queue: str,
@@ -56,12 +74,7 @@ async def test_a_50000_song_library_is_planned_whole_and_only_counts_cross_tempo
     request = PlanRequest(account_id=USER, options=PlanOptions(policy=Policy.FEATURED))
 
     async with workers(temporal_client, task_queue, big_world):
-        handle = await temporal_client.start_workflow(
-            PlanningWorkflow.run,
-            request,
-            id=f"{planning_workflow_id(USER, request.options)}/{uuid.uuid4().hex}",
-            task_queue=task_queue,
-        )
+        handle = await start_planning(temporal_client, task_queue, request)
         result: PlanResult = await handle.result()
 
     # Every page was read: the counts are the sandbox's own.
@@ -165,3 +178,61 @@ async def test_a_rate_limited_scan_waits_out_every_429_and_sends_nothing_during_
     # The gate in the ledger held every activity of the app, not just the one refused.
     gate = await ledger.gate(settings.spotify_client_id)
     assert gate.blocked_until is not None
+
+
+async def test_the_progress_of_a_rate_limited_planning_shows_pages_growing_and_each_wait_end(
+    temporal_client: Client, task_queue: str, small_world: World
+) -> None:
+    """What ``plan`` shows while it waits (``planning_progress``), looked at as it does:
+    the pages read grow step by step, every wait for a rate limit names the time the
+    gate opens, and the requests and 429s are the ones Spotify received."""
+    sandbox = small_world.sandbox
+    ledger = small_world.ledger
+    # 4 requests per rolling 2 s, then 2 s of penalty: the scan's ~25 requests take a
+    # dozen seconds and meet several 429s.
+    sandbox.settings.rate_limit_budget = 4
+    sandbox.settings.rate_limit_window = 2.0
+    sandbox.settings.rate_limit_retry_after = 2
+    request = PlanRequest(account_id=USER)
+    seen: list[PlanningProgress] = []
+    waits: list[tuple[datetime, datetime]] = []  # (shown, the gate's end at that moment)
+    async with workers(temporal_client, task_queue, small_world):
+        handle = await start_planning(temporal_client, task_queue, request)
+        result_task = asyncio.ensure_future(handle.result())
+        while not result_task.done():
+            progress = await planning_progress(handle, await handle.describe(), ledger)
+            if progress is not None:
+                seen.append(progress)
+                if progress.waiting_until is not None:
+                    gate = await ledger.gate(small_world.settings.spotify_client_id)
+                    assert gate.blocked_until is not None
+                    waits.append((progress.waiting_until, gate.blocked_until))
+            await asyncio.wait([result_task], timeout=0.3)
+        result = result_task.result()
+        final = await planning_progress(handle, await handle.describe(), ledger)
+
+    assert sandbox.counters.rate_limited > 0, "the test must meet rate limits to mean anything"
+    assert waits, "a wait for the rate limit was shown"
+    for shown, gate_opens in waits:
+        # The scan's next attempt is when the gate opens (a retry waits at least 1 s).
+        assert abs((shown - gate_opens).total_seconds()) <= 1.5, (shown, gate_opens)
+
+    liked = [p.steps[ScanStep.LIKED_SONGS].pages for p in seen]
+    assert liked == sorted(liked), "pages read never go back"
+    assert len(set(liked)) >= 4, f"the pages were seen growing, not jumping: {liked}"
+    read_in_all = [sum(step.pages for step in p.steps.values()) for p in seen]
+    assert read_in_all == sorted(read_in_all)
+
+    assert final is not None
+    assert final.plan_id == result.plan_id
+    assert all(step.state is ScanState.DONE for step in final.steps.values())
+    assert final.steps[ScanStep.LIKED_SONGS].pages == 500 // 50
+    assert final.steps[ScanStep.LIKED_SONGS].items == 500
+    assert (
+        final.steps[ScanStep.PLAYLIST_ENTRIES].items
+        == (result.counts.scanned[EntityType.PLAYLIST_ITEM])
+    )
+    # Every figure shown is what Spotify received.
+    assert final.requests == sandbox.counters.total_calls
+    assert final.rate_limited == sandbox.counters.rate_limited
+    assert final.waiting_until is None
