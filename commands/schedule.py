@@ -131,7 +131,10 @@ def create(
     """Plan and enforce on a schedule: each run enforces what is new as an ordinary
     batch (a run with nothing to do leaves no batch), and a blocklist change runs it at once.
     """
-    interval = parse_every(every)
+    try:
+        interval = parse_every(every)
+    except InputError as error:
+        fail(str(error))
     options = PlanOptions(policy=policy, include_collaborative=collaborative)
     run(_create(interval, options, settle, account))
 
