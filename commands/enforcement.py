@@ -25,8 +25,6 @@ from temporalio.client import (
     WorkflowHandle,
 )
 from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -78,7 +76,11 @@ from workflows.connection import configured_task_queue, connect_temporal
 from workflows.enforcement import EnforcementWorkflow, enforcement_workflow_id
 from workflows.keep import SCHEDULE_PREFIX
 from workflows.rollback import RollbackWorkflow
-from workflows.search_attributes import ENFORCEMENT_ACCOUNT, ENFORCEMENT_STATUS
+from workflows.search_attributes import (
+    ENFORCEMENT_ACCOUNT,
+    ENFORCEMENT_STATUS,
+    new_batch_attributes,
+)
 
 ERRORS_SHOWN: Final = 5
 """Item errors a summary lists before pointing at ``status BATCH --errors``."""
@@ -225,12 +227,7 @@ async def start_enforcement(
             static_summary=(
                 f"Enforce plan {plan.id} for account {session.account_id}: {changes} changes"
             ),
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(ENFORCEMENT_ACCOUNT, session.account_label),
-                    SearchAttributePair(ENFORCEMENT_STATUS, BatchStatus.PENDING.value),
-                ]
-            ),
+            search_attributes=new_batch_attributes(session.account_label),
         )
     except WorkflowAlreadyStartedError:
         typer.echo(f"Plan {plan.id} was already enforced as batch {batch_id}; its result:")

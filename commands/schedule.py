@@ -57,6 +57,7 @@ from commands._runtime import (
     run,
 )
 from commands._temporal import root_cause, temporal_error, web_ui_base
+from commands.planning import CollaborativeOption, PolicyOption
 from enforcer.models import KeepRequest, KeepRunSummary, PlanOptions, Policy
 from workflows.connection import TemporalUnreachable, configured_task_queue, connect_temporal
 from workflows.keep import SCHEDULE_PREFIX, KeepEnforcedWorkflow, keep_schedule_id, run_outcome
@@ -112,11 +113,8 @@ def create(
     every: Annotated[
         str, typer.Option("--every", help="How often: 6h, 90m, 1h30m, 1d (at least 1s).")
     ],
-    policy: Annotated[Policy, typer.Option(help="Which credits block a track.")] = Policy.FEATURED,
-    collaborative: Annotated[
-        bool,
-        typer.Option("--collaborative", help="Also edit collaborative playlists you do not own."),
-    ] = False,
+    policy: PolicyOption = Policy.FEATURED,
+    collaborative: CollaborativeOption = False,
     settle: Annotated[
         int,
         typer.Option(

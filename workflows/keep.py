@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Final
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -32,7 +32,6 @@ from workflows.policies import LEDGER_RETRY
 with workflow.unsafe.imports_passed_through():
     from activities.keep import KeepActivities
     from enforcer.models import (
-        BatchStatus,
         BlocklistState,
         EnforcementRequest,
         KeepRequest,
@@ -43,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.enforcement import EnforcementWorkflow, enforcement_workflow_id
     from workflows.planning import PlanningWorkflow, planning_workflow_id
-    from workflows.search_attributes import ENFORCEMENT_ACCOUNT, ENFORCEMENT_STATUS
+    from workflows.search_attributes import new_batch_attributes
 
 MOST_ROUNDS: Final = 5
 """Plans one run makes at most when the blocklist keeps changing; the next run goes on."""
@@ -175,12 +174,7 @@ class KeepEnforcedWorkflow:
                     f"Scheduled enforcement of plan {plan.plan_id} for account "
                     f"{self._label}: {changes} changes"
                 ),
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(ENFORCEMENT_ACCOUNT, self._label),
-                        SearchAttributePair(ENFORCEMENT_STATUS, BatchStatus.PENDING.value),
-                    ]
-                ),
+                search_attributes=new_batch_attributes(self._label),
             )
         except WorkflowAlreadyStartedError:
             self._summary = self._summary.model_copy(update={"already_enforced_as": batch_id})
