@@ -20,7 +20,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.envconfig import ClientConfig
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.service import RPCError, RPCStatusCode
 
 UI_URL_VARIABLE: Final = "TEMPORAL_UI_URL"
@@ -46,7 +46,10 @@ def temporal_error(error: RPCError) -> ConnectionError:
 def root_cause(error: BaseException) -> str:
     """The message a person can act on, under Temporal's layers of wrapping."""
     while (
-        isinstance(error, WorkflowFailureError | WorkflowUpdateFailedError | ActivityError)
+        isinstance(
+            error,
+            WorkflowFailureError | WorkflowUpdateFailedError | ActivityError | ChildWorkflowError,
+        )
         and error.cause is not None
     ):
         error = error.cause

@@ -9,6 +9,7 @@ polled for, never slept for: a run's length depends on the machine's load.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import os
@@ -16,10 +17,13 @@ import subprocess
 import sysconfig
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio.testing import WorkflowEnvironment
 
+from enforcer.session import open_ledger, token_store
+from enforcer.spotify.auth import utc_now
 from tests.support.cli import BLOCKED_BAND, Cli
 
 T = TypeVar("T")
@@ -259,3 +263,30 @@ def test_schedule_commands_refuse_bad_input_by_name(worker_cli: Cli) -> None:
     assert "no schedule" in cli.fails("schedule", "show")
     # Nothing was made by any of them.
     assert "no schedule" in cli.fails("schedule", "trigger")
+
+
+def test_a_run_that_fails_says_why_in_schedule_show(enforcer_cli: Cli) -> None:
+    cli = enforcer_cli
+
+    async def revoke() -> None:
+        # The person revoked the app: the stored access token has expired and the
+        # refresh token no longer works.
+        async with open_ledger(cli.settings) as ledger:
+            store = token_store(ledger, cli.settings)
+            stored = await store.load("alice")
+            expired = stored.model_copy(update={"expires_at": utc_now() - timedelta(hours=1)})
+            await store.save("alice", expired)
+
+    asyncio.run(revoke())
+    cli.sandbox.revoke_refresh_tokens("alice")
+    cli.ok("schedule", "create", "--every", "1d", "--settle", "0")
+    try:
+        assert "runs now" in cli.ok("schedule", "trigger")
+        failed = until(
+            "the run to fail",
+            lambda: [run for run in shown(cli)["recent_runs"] if run["state"] == "failed"],
+        )
+        assert "login" in failed[0]["outcome"], failed
+        assert scheduled_batches(cli) == []
+    finally:
+        cli("schedule", "delete")
