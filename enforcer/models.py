@@ -704,6 +704,8 @@ class KeepRunSummary(DomainModel):
     already_enforced_as: str | None = None
     """The batch that had enforced the last plan before this run (a manual `enforce`)."""
     plans_made: int = 0
+    outpaced: bool = False
+    """The blocklist changed after each of the run's plans: the next run goes on."""
 
     def removed(self) -> RemovedCounts:
         by_kind: dict[EntityType, int] = {}

@@ -81,7 +81,10 @@ class KeepEnforcedWorkflow:
             plan = await self._plan()
             planned_with, state = state, await self._blocklist()
             if state != planned_with:
-                continue  # the plan is already out of date: make the next one
+                # The plan is out of date already: make the next one, if the run may.
+                self._summary = self._summary.model_copy(update={"outpaced": True})
+                continue
+            self._summary = self._summary.model_copy(update={"outpaced": False})
             if sum(plan.counts.actions.values()) == 0:
                 break  # nothing to do: no batch
             await self._enforce(plan)
@@ -205,6 +208,11 @@ def run_outcome(summary: KeepRunSummary) -> str:
     if summary.plan_id is None:
         return "nothing to do: the blocklist is empty"
     if not summary.batches:
+        if summary.outpaced:
+            return (
+                f"nothing done: the blocklist changed after each of {summary.plans_made} "
+                "plans; the next run goes on"
+            )
         if summary.already_enforced_as is not None:
             return (
                 f"nothing to do: plan {summary.plan_id} was enforced as "
