@@ -1,6 +1,7 @@
 """The person's command line: log in, keep the blocklist and the protect list, run the
 local Spotify sandbox, plan, enforce a plan and watch, pause, resume or cancel its batch,
-roll a batch back (or chosen items of it), run the whole flow on the sandbox
+roll a batch back (or chosen items of it), keep the library obeying the blocklist on
+a schedule (``schedule``), run the whole flow on the sandbox
 (``demo``), and make payload keys and serve the Web UI's codec (``codec-key``,
 ``codec-server``).
 
@@ -22,6 +23,7 @@ from commands.lists import blocklist_app, protect_app
 from commands.planning import plan, plans, show_plan
 from commands.rollback import items, rollback
 from commands.sandbox import sandbox
+from commands.schedule import schedule_app
 
 app = typer.Typer(
     help="Make your Spotify library obey your artist blocklist.",
@@ -57,6 +59,7 @@ for name, command in (
 
 app.add_typer(blocklist_app, name="blocklist")
 app.add_typer(protect_app, name="protect")
+app.add_typer(schedule_app, name="schedule")
 
 if __name__ == "__main__":
     app()

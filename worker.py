@@ -36,6 +36,7 @@ from temporalio.worker import Worker
 from activities import CompactFailures, RateGate, WarmSpotify, metrics
 from activities.batch import BatchActivities
 from activities.enforcement import EnforcementActivities
+from activities.keep import KeepActivities
 from activities.library import LibraryActivities
 from activities.rollback import RollbackActivities
 from enforcer.config import Settings, SettingsError, env_name
@@ -51,6 +52,7 @@ from workflows.connection import (
 )
 from workflows.enforcement import EnforcementWorkflow
 from workflows.inputs import INPUT_FAILURE_EXCEPTION_TYPES, WorkflowInputCheck
+from workflows.keep import KeepEnforcedWorkflow
 from workflows.planning import PlanningWorkflow
 from workflows.rollback import RollbackWorkflow
 
@@ -127,10 +129,11 @@ def build_worker(
     library = LibraryActivities(settings, ledger, gate, spotify=clients)
     enforcement = EnforcementActivities(settings, ledger, gate, spotify=clients)
     rollback = RollbackActivities(settings, ledger, gate, spotify=clients)
+    keep = KeepActivities(settings, ledger, gate, spotify=clients)
     main = _worker(
         client,
         task_queue,
-        workflows=[PlanningWorkflow, EnforcementWorkflow, RollbackWorkflow],
+        workflows=[PlanningWorkflow, EnforcementWorkflow, RollbackWorkflow, KeepEnforcedWorkflow],
         # An input that cannot be used fails its workflow at once, not its task for ever.
         workflow_failure_exception_types=list(INPUT_FAILURE_EXCEPTION_TYPES),
         interceptors=[WorkflowInputCheck(), CompactFailures()],
@@ -139,6 +142,7 @@ def build_worker(
             *library.activities(),
             *enforcement.ledger_activities(),
             *rollback.ledger_activities(),
+            *keep.activities(),
         ],
     )
     spotify = _worker(

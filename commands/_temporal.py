@@ -19,7 +19,12 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.envconfig import ClientConfig
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from enforcer.markdown import workflow_page
@@ -47,7 +52,10 @@ def temporal_error(error: RPCError) -> ConnectionError:
 def root_cause(error: BaseException) -> str:
     """The message a person can act on, under Temporal's layers of wrapping."""
     while (
-        isinstance(error, WorkflowFailureError | WorkflowUpdateFailedError | ActivityError)
+        isinstance(
+            error,
+            WorkflowFailureError | WorkflowUpdateFailedError | ActivityError | ChildWorkflowError,
+        )
         and error.cause is not None
     ):
         error = error.cause

@@ -25,8 +25,6 @@ from temporalio.client import (
     WorkflowHandle,
 )
 from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -80,8 +78,13 @@ from enforcer.models import (
 )
 from workflows.connection import configured_task_queue, connect_temporal
 from workflows.enforcement import EnforcementWorkflow, enforcement_workflow_id
+from workflows.keep import SCHEDULE_PREFIX
 from workflows.rollback import RollbackWorkflow
-from workflows.search_attributes import ENFORCEMENT_ACCOUNT, ENFORCEMENT_STATUS
+from workflows.search_attributes import (
+    ENFORCEMENT_ACCOUNT,
+    ENFORCEMENT_STATUS,
+    new_batch_attributes,
+)
 
 ERRORS_SHOWN: Final = 5
 """Item errors a summary lists before pointing at ``status BATCH --errors``."""
@@ -235,12 +238,7 @@ async def start_enforcement(
                 counts=plan.counts,
                 blocklist=plan.blocklist,
             ),
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(ENFORCEMENT_ACCOUNT, session.account_label),
-                    SearchAttributePair(ENFORCEMENT_STATUS, BatchStatus.PENDING.value),
-                ]
-            ),
+            search_attributes=new_batch_attributes(session.account_label),
         )
     except WorkflowAlreadyStartedError:
         typer.echo(f"Plan {plan.id} was already enforced as batch {batch_id}; its result:")
@@ -306,13 +304,17 @@ async def _status(
         if running and not watch:
             progress = await handle.query(EnforcementWorkflow.progress)
             state = found.status if found is not None else progress.status
+            scheduled = scheduled_by(description.parent_id if description is not None else None)
             if output is OutputFormat.TABLE:
                 print_progress(progress, state)
+                if scheduled:
+                    typer.echo(f"Started by the scheduled run {scheduled}.")
             elif output is OutputFormat.CSV and not errors:
                 emit_status_csv(batch_id, running=True, status=state,
                                 totals=progress.totals, tallies=progress.tallies)  # fmt: skip
             elif output is OutputFormat.JSON:
                 typer.echo(as_json({"state": "running", "status": state.value,
+                                     "scheduled_by": scheduled,
                                      **undone_document(found), "progress": progress}))  # fmt: skip
             if errors:
                 await _print_all_errors(ledger, batch_id, output)
@@ -326,13 +328,17 @@ async def _status(
         else:
             summary = await _ended_summary(handle, ledger)
         summary = as_recorded(summary, found)
+        scheduled = scheduled_by(description.parent_id if description is not None else None)
         if output is OutputFormat.TABLE:
             print_summary(summary, found)
+            if scheduled:
+                typer.echo(f"Started by the scheduled run {scheduled}.")
         elif output is OutputFormat.CSV and not errors:
             emit_status_csv(batch_id, running=False, status=summary.status,
                             totals=summary.totals, tallies=summary.tallies)  # fmt: skip
         elif output is OutputFormat.JSON:
             typer.echo(as_json({"state": "ended", "status": summary.status.value,
+                                 "scheduled_by": scheduled,
                                  **undone_document(found), "summary": summary}))  # fmt: skip
         if errors:
             await _print_all_errors(ledger, batch_id, output)
@@ -504,6 +510,7 @@ async def _batches(
             Column("total", "Total"),
             Column("back", "Back"),
             Column("rolled_back_by", "Rolled back by", whole=True),
+            Column("scheduled_by", "Scheduled run", whole=True),
         ],
         output,
         title=f"Enforcement batches of {session.account_id}",
@@ -525,6 +532,7 @@ async def _batch_row(ledger: Ledger, execution: WorkflowExecution) -> dict[str, 
         "total": "",
         "back": "",
         "rolled_back_by": "",
+        "scheduled_by": scheduled_by(execution.parent_id),
     }
     found = await standing(ledger, batch_id)
     if found is None:
@@ -543,6 +551,14 @@ async def _batch_row(ledger: Ledger, execution: WorkflowExecution) -> dict[str, 
         row["back"] = str(found.items_back.back)
         row["rolled_back_by"] = found.last_rollback
     return row
+
+
+def scheduled_by(parent_id: str | None) -> str:
+    """The scheduled run (``keep/{account}-{time}``) that started a batch; "" for a
+    batch a person started. A scheduled batch is an ordinary one, its parent the run."""
+    if parent_id is not None and parent_id.startswith(SCHEDULE_PREFIX):
+        return parent_id
+    return ""
 
 
 def _quoted(value: str) -> str:

@@ -1,6 +1,8 @@
 """``blocklist`` and ``protect``: the two lists a person keeps, checked with Spotify on the way in.
 
-``blocklist_app`` and ``protect_app`` are the sub-apps ``starter.py`` registers.
+``blocklist_app`` and ``protect_app`` are the sub-apps ``starter.py`` registers. A
+change of the blocklist runs the account's schedule, if it has one
+(``commands.schedule.blocklist_changed``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from commands._inputs import (
 )
 from commands._output import Column, FormatOption, OutputFormat, Row, emit
 from commands._runtime import EXIT_CODES_EPILOG, AccountOption, InputError, account_session, run
+from commands.schedule import blocklist_changed
 from enforcer.models import BlockedArtist
 from enforcer.spotify import parse_artist_id, parse_id
 from enforcer.spotify.ids import parse_uri
@@ -106,6 +109,8 @@ async def _blocklist_add(values: Sequence[str], file: Path | None, account: str 
         for source in dict.fromkeys(source for source, _ in artists):
             batch = [artist for given_as, artist in artists if given_as == source]
             added += await session.ledger.add_to_blocklist(session.account_id, batch, source)
+        if added:
+            await blocklist_changed(session)
     new = {artist.artist_id for artist in added}
     report_added(
         "blocklist",
@@ -129,6 +134,7 @@ async def _blocklist_remove(values: Sequence[str], account: str | None) -> None:
         removed = await session.ledger.remove_from_blocklist(
             session.account_id, [artist_id for _, artist_id in parsed]
         )
+        await blocklist_changed(session)
     _echo_section("Removed from the blocklist:", map(_artist_line, removed))
 
 

@@ -57,14 +57,16 @@ ExamplesOption = Annotated[
         help="Examples to show per kind of change.",
     ),
 ]
+PolicyOption = Annotated[Policy, typer.Option(help="Which credits block a track.")]
+CollaborativeOption = Annotated[
+    bool,
+    typer.Option("--collaborative", help="Also edit collaborative playlists you do not own."),
+]
 
 
 def plan(
-    policy: Annotated[Policy, typer.Option(help="Which credits block a track.")] = Policy.FEATURED,
-    collaborative: Annotated[
-        bool,
-        typer.Option("--collaborative", help="Also edit collaborative playlists you do not own."),
-    ] = False,
+    policy: PolicyOption = Policy.FEATURED,
+    collaborative: CollaborativeOption = False,
     output: FormatOption = OutputFormat.TABLE,
     examples: ExamplesOption = 5,
     account: AccountOption = None,

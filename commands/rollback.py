@@ -29,8 +29,6 @@ from temporalio.client import (
     WorkflowHandle,
 )
 from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
 )
 from temporalio.exceptions import ApplicationError
@@ -80,7 +78,11 @@ from enforcer.models import (
 from workflows.connection import configured_task_queue, connect_temporal
 from workflows.enforcement import EnforcementWorkflow
 from workflows.rollback import RollbackWorkflow, rollback_workflow_id
-from workflows.search_attributes import ENFORCEMENT_ACCOUNT, ENFORCEMENT_STATUS
+from workflows.search_attributes import (
+    ENFORCEMENT_ACCOUNT,
+    ENFORCEMENT_STATUS,
+    new_batch_attributes,
+)
 
 ITEMS_PER_READ: Final = 5_000
 LISTED: Final = 5
@@ -301,12 +303,7 @@ async def _roll_back_ended(
                 counts=restorable,
                 chosen=None if keys is None else sum(restorable.values()),
             ),
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(ENFORCEMENT_ACCOUNT, session.account_label),
-                    SearchAttributePair(ENFORCEMENT_STATUS, BatchStatus.PENDING.value),
-                ]
-            ),
+            search_attributes=new_batch_attributes(session.account_label),
         )
     except RPCError as error:
         raise temporal_error(error) from None

@@ -770,6 +770,73 @@ class EnforcementSummary(DomainModel):
     """Reasons beyond those listed."""
 
 
+# Kept, not once: a scheduled run --------------------------------------------------
+
+
+class KeepRequest(DomainModel):
+    """One run of an account's schedule: plan, then enforce what is new."""
+
+    account_id: RequestId
+    account_label: str | None = None
+    """What workflow IDs and search attributes call the account (see EnforcementRequest)."""
+    options: PlanOptions = PlanOptions()
+    max_in_flight: int = Field(default=4, ge=1, le=32)
+    settle_seconds: float = Field(default=5.0, ge=0, le=600)
+    """The blocklist must stay unchanged this long before a run plans: ten additions in
+    a row make one run, not ten."""
+
+
+class BlocklistState(DomainModel):
+    """Which blocklist a run plans with: a hash of its artists, and how many there are."""
+
+    fingerprint: str
+    artists: int
+
+
+class RemovedCounts(DomainModel):
+    """What a batch removed (items completed), by kind and by blocked artist; an item
+    matching two blocked artists counts for each."""
+
+    by_kind: dict[EntityType, int] = Field(default_factory=dict)
+    by_artist: dict[str, int] = Field(default_factory=dict)
+
+
+class KeptBatch(DomainModel):
+    """A batch a scheduled run started, how it ended and what it removed."""
+
+    batch_id: str
+    plan_id: str
+    status: BatchStatus
+    removed: RemovedCounts
+
+
+class KeepRunSummary(DomainModel):
+    """A scheduled run's result: the Web UI's recent actions and `schedule show` read it.
+
+    No batch: the library already obeyed the blocklist (or the plan had a batch already).
+    More than one: the blocklist changed while the run enforced, and it went on with it.
+    """
+
+    plan_id: str | None = None
+    """The last plan made (None: the blocklist was empty, nothing was planned)."""
+    batches: tuple[KeptBatch, ...] = ()
+    already_enforced_as: str | None = None
+    """The batch that had enforced the last plan before this run (a manual `enforce`)."""
+    plans_made: int = 0
+    outpaced: bool = False
+    """The blocklist changed after each of the run's plans: the next run goes on."""
+
+    def removed(self) -> RemovedCounts:
+        by_kind: dict[EntityType, int] = {}
+        by_artist: dict[str, int] = {}
+        for batch in self.batches:
+            for kind, count in batch.removed.by_kind.items():
+                by_kind[kind] = by_kind.get(kind, 0) + count
+            for artist, count in batch.removed.by_artist.items():
+                by_artist[artist] = by_artist.get(artist, 0) + count
+        return RemovedCounts(by_kind=by_kind, by_artist=by_artist)
+
+
 # Rollback --------------------------------------------------------------------------
 
 

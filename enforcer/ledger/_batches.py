@@ -35,6 +35,7 @@ from enforcer.models import (
     EntityType,
     ItemStatus,
     PlannedAction,
+    RemovedCounts,
 )
 
 # Transitions that would rewrite history are ignored, which makes a re-run harmless:
@@ -48,6 +49,9 @@ _UNCHANGED_WHEN_MARKED: Final[Mapping[ItemStatus, frozenset[ItemStatus]]] = {
     ItemStatus.COMPLETED: frozenset({ItemStatus.COMPLETED, ItemStatus.ROLLED_BACK}),
     ItemStatus.ROLLED_BACK: frozenset(ItemStatus) - {ItemStatus.COMPLETED},
 }
+
+REMOVED_COUNTS_PAGE: Final = 5_000
+"""Items ``removed_counts`` reads in one round trip."""
 
 ITEM_COLUMNS: Final = (
     ACTION_ITEMS.c.batch_id,
@@ -561,6 +565,36 @@ class BatchStore(StoreBase):
             )
             if not result.rowcount:
                 raise NotOnList(f"items of batch {batch_id!r}", [key])
+
+    async def removed_counts(self, batch_id: str) -> RemovedCounts:
+        """What the batch removed (its items completed, not since rolled back), by kind
+        and by the blocked artist each matched, read ``REMOVED_COUNTS_PAGE`` at a time."""
+        by_kind: dict[EntityType, int] = {}
+        by_artist: dict[str, int] = {}
+        after = 0
+        async with reading(self._engine) as connection:
+            await self._check_batch(connection, batch_id)
+            while True:
+                rows = (
+                    await connection.execute(
+                        select(ACTION_ITEMS.c.id, ACTION_ITEMS.c.entity_type, ACTION_ITEMS.c.reason)
+                        .where(
+                            ACTION_ITEMS.c.batch_id == batch_id,
+                            ACTION_ITEMS.c.status == ItemStatus.COMPLETED.value,
+                            ACTION_ITEMS.c.id > after,
+                        )
+                        .order_by(ACTION_ITEMS.c.id)
+                        .limit(REMOVED_COUNTS_PAGE)
+                    )
+                ).all()
+                for row in rows:
+                    kind = EntityType(row.entity_type)
+                    by_kind[kind] = by_kind.get(kind, 0) + 1
+                    for artist in {reason["artist_name"] for reason in row.reason or ()}:
+                        by_artist[artist] = by_artist.get(artist, 0) + 1
+                if len(rows) < REMOVED_COUNTS_PAGE:
+                    return RemovedCounts(by_kind=by_kind, by_artist=by_artist)
+                after = rows[-1].id
 
     async def item_counts(self, batch_id: str) -> dict[ItemStatus, int]:
         """How many of the batch's items are in each status (every status named)."""

@@ -72,6 +72,9 @@ CASES: Final = [
     ("RollbackWorkflow", ['{"account_id": "a", "batch_id": "b", "item_keys": "k"}'], "item_keys"),
     ("RollbackWorkflow", ['{"account_id": "a", "batch_id": "b", "item_keys": []}'], "item_keys"),
     ("RollbackWorkflow", [], "no input"),
+    ("KeepEnforcedWorkflow", ['"garbage"'], "KeepRequest"),
+    ("KeepEnforcedWorkflow", ['{"account_id": "a", "settle_seconds": -1}'], "settle_seconds"),
+    ("KeepEnforcedWorkflow", [], "no input"),
 ]
 
 
