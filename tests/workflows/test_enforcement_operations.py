@@ -16,6 +16,7 @@ import os
 import signal
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from temporalio.client import (
 )
 from temporalio.exceptions import CancelledError
 
-from enforcer.ledger import Ledger, ledger_url
+from enforcer.ledger import ActionItemRecord, Ledger, ledger_url
 from enforcer.models import (
     BatchStatus,
     EnforcementRequest,
@@ -222,18 +223,22 @@ async def test_a_worker_stopped_with_sigterm_drains_and_a_new_worker_finishes_th
                 )
                 batch_id = handle.id
 
-                async def a_few_done_and_more_in_flight() -> bool:
-                    progress = await handle.query(EnforcementWorkflow.progress)
-                    return progress.chunks_done >= 3 and bool(
-                        await ledger.action_items(batch_id, status=ItemStatus.IN_PROGRESS)
-                    )
+                in_flight: list[ActionItemRecord] = []
+
+                async def a_few_done_and_more_just_sent() -> bool:
+                    if (await handle.query(EnforcementWorkflow.progress)).chunks_done < 3:
+                        return False
+                    claimed = await ledger.action_items(batch_id, status=ItemStatus.IN_PROGRESS)
+                    # Claimed within the last 200 ms: their answers (700 ms) are still to
+                    # come when the signal lands, however the activities' ends line up.
+                    just_sent = datetime.now(UTC) - timedelta(milliseconds=200)
+                    in_flight[:] = [item for item in claimed if item.updated_at >= just_sent]
+                    return bool(in_flight)
 
                 await eventually(
-                    a_few_done_and_more_in_flight, within=30, what="three chunks to be done"
+                    a_few_done_and_more_just_sent, within=30, what="three chunks to be done"
                 )
                 first.send_signal(signal.SIGTERM)
-                # Each of these is waiting for the sandbox's answer (700 ms) right now.
-                in_flight = await ledger.action_items(batch_id, status=ItemStatus.IN_PROGRESS)
                 async with asyncio.timeout(GRACEFUL_SHUTDOWN.total_seconds()):
                     exit_code = await asyncio.to_thread(first.wait)
                 assert exit_code == 0, (tmp_path / "worker-1.log").read_text()

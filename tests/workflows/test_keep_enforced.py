@@ -165,7 +165,7 @@ def test_a_schedule_enforces_what_each_period_brings_and_pause_stops_it(
         first = until("the first scheduled batch", new_completed_batch(cli, seen))
         seen.add(first["batch_id"])
         assert band_items_left(cli) == []
-        assert int(first["done"]) == int(first["total"]) > 0
+        assert int(first["removed"]) == int(first["total"]) > 0
 
         # Period 2: a song liked since is removed, and only it.
         edit_alice(cli, like(BALLAD))
