@@ -36,6 +36,7 @@ from enforcer.library import reads_items
 from enforcer.models import (
     BuildPlanRequest,
     CompletedScan,
+    EntityType,
     LibrarySection,
     NotEnforced,
     Plan,
@@ -96,6 +97,10 @@ _ENTRY_URI: dict[LibrarySection, Callable[[Mapping[str, Any]], str]] = {
     LibrarySection.SAVED_ALBUMS: lambda entry: str(entry["album"]["uri"]),
 }
 """The sections Spotify lists newest first, and what names a stored entry in them."""
+_REMOVED_AS: dict[LibrarySection, EntityType] = {
+    LibrarySection.LIKED_SONGS: EntityType.LIKED_SONG,
+    LibrarySection.SAVED_ALBUMS: EntityType.SAVED_ALBUM,
+}
 
 
 def _all_known(section: LibrarySection, page: Page[Any], known: Mapping[str, str]) -> bool:
@@ -237,24 +242,30 @@ class LibraryActivities(SpotifyActivities):
         self, request: ScanSectionRequest, next_index: int, last_read: Page[Any]
     ) -> int:
         """Stores, after the pages read, the previous scan's entries that followed the
-        last entry read (but any read above it, moved there by a new save); the items
-        the section then holds."""
+        last entry read, but any read above it (moved there by a new save) and any an
+        enforcement removed since that scan; the items the section then holds."""
         assert request.previous_scan_id is not None
         scan_id, section = request.scan_id, request.section
         uri_of = _ENTRY_URI[section]
+        removed: set[str] = set()
+        completed_at = await self._ledger.scan_completed_at(request.previous_scan_id)
+        if completed_at is not None:
+            removed = await self._ledger.removed_since(
+                request.account_id, _REMOVED_AS[section], completed_at
+            )
         # Pages an earlier attempt stored after these are replaced, not appended to.
         await self._ledger.delete_scan_pages(scan_id, section, next_index)
-        seen: set[str] = set()
         items = 0
+        skipped = set(removed)
         async for page in self._ledger.iter_scan_pages(scan_id, section):
-            seen.update(uri_of(entry) for entry in page)
+            skipped.update(uri_of(entry) for entry in page)
             items += len(page)
         anchor = uri_of(last_read.items[-1].model_dump(mode="json"))
         found, index = False, next_index
         async for page in self._ledger.iter_scan_pages(request.previous_scan_id, section):
             rest = []
             for entry in page:
-                if found and uri_of(entry) not in seen:
+                if found and uri_of(entry) not in skipped:
                     rest.append(entry)
                 found = found or uri_of(entry) == anchor
             if rest:

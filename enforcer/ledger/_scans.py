@@ -267,6 +267,16 @@ class ScanStore(StoreBase):
                 delete(SCAN_PAGES).where(SCAN_PAGES.c.scan_id.in_(earlier.scalar_subquery()))
             )
 
+    async def scan_completed_at(self, scan_id: str) -> datetime | None:
+        """When ``complete_scan`` completed the scan; None if it is not completed (or
+        was forgotten since)."""
+        async with reading(self._engine) as connection:
+            return await connection.scalar(
+                select(SCAN_PAGES.c.saved_at).where(
+                    SCAN_PAGES.c.scan_id == scan_id, SCAN_PAGES.c.section == _COMPLETED
+                )
+            )
+
     async def last_completed_scan(self, account_id: str) -> tuple[str, datetime] | None:
         """The account's last completed scan and when it was completed, if any."""
         async with reading(self._engine) as connection:

@@ -302,11 +302,22 @@ async def test_a_replan_reads_only_what_changed_and_enforces_only_what_is_new(
         assert calls[LIKED] <= 1, calls
         assert calls[ALBUMS] <= 1, calls
 
-        # Enforced, the library no longer matches the stored scan: the next plan sees
-        # that (Spotify's totals, new snapshot_ids) and finds nothing left to do.
+        # Enforced, the library no longer matches the stored scan: the next plan reads
+        # again only the playlists enforcement edited (new snapshot_ids) and takes what
+        # enforcement removed out of the stored liked songs and albums.
         await _enforce(temporal_client, task_queue, first.plan_id)
+        edited = {
+            action.container_id
+            for action in (await made.ledger.load_plan(first.plan_id)).actions
+            if action.container_id is not None
+        }
+        sandbox.reset_counters()
         enforced = await _plan(temporal_client, task_queue)
         assert sum(enforced.counts.actions.values()) == 0, enforced.counts
+        assert set(sandbox.counters.calls_by_resource[ITEMS]) == edited
+        assert sandbox.counters.calls[LIKED] == 1
+        assert sandbox.counters.calls[ALBUMS] == 1
+        assert enforced == await _plan(temporal_client, task_queue, full=True)
 
         # Three blocked songs liked, two added to one playlist.
         state = sandbox.dump_user(USER)
@@ -342,9 +353,9 @@ async def test_a_replan_reads_only_what_changed_and_enforces_only_what_is_new(
         assert calls.get("DELETE /v1/playlists/{playlist_id}/items", 0) == 1, calls
         after = sandbox.dump_user(USER)
         assert not set(new_songs) & {song["track_id"] for song in after["liked_songs"]}
-        edited = next(
+        playlist_after = next(
             p for p in after["playlists"] if isinstance(p, dict) and p["id"] == playlist["id"]
         )
         assert not {f"spotify:track:{t}" for t in new_songs[3:]} & {
-            entry.get("uri") for entry in edited["items"]
+            entry.get("uri") for entry in playlist_after["items"]
         }
