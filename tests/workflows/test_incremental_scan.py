@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
@@ -219,33 +219,72 @@ async def _incremental_equals_full(
                 assert incremental.plan_id == await _plan_of_a_plain_read(made), edits
 
 
+_TWO_PAGES = {"liked_songs": 150, "playlists": 2, "playlist_size": 60, "saved_albums": 30}
+
+
 @settings(
-    max_examples=15,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     sizes=st.fixed_dictionaries(
         {
-            "liked_songs": st.integers(0, 160),
+            "liked_songs": st.one_of(st.just(0), st.integers(51, 160)),
             "playlists": st.integers(1, 3),
             "playlist_size": st.integers(0, 120),
             "saved_albums": st.integers(0, 30),
         }
     ),
     rounds=st.lists(
-        st.lists(st.tuples(st.sampled_from(EDITS), st.integers(0, 10_000)), max_size=6),
+        st.lists(st.tuples(st.sampled_from(EDITS), st.integers(0, 10_000)), min_size=1, max_size=6),
         min_size=1,
         max_size=2,
     ),
 )
+# Changes below the first page, which only Spotify's total reveals.
+@example(sizes=_TWO_PAGES, rounds=[[("unlike", 120)]])
+@example(sizes=_TWO_PAGES, rounds=[[("like_long_ago", 7)]])
+@example(sizes=_TWO_PAGES, rounds=[[("like", 3), ("remove_album", 15)], [("unlike", 99)]])
 def test_an_incremental_plan_is_the_plan_of_a_full_scan(
     contract_recorder: ContractRecorder,
     sizes: dict[str, int],
     rounds: list[list[tuple[str, int]]],
 ) -> None:
+    # The one change an incremental scan cannot see (docs/architecture.md, "Incremental
+    # scans"): between two plans, a removal below the first page and a dated save below
+    # it too (only the legacy timestamped save does that), which leave Spotify's total
+    # as it was. The maximum scan age bounds it; here it is not drawn.
+    assume(not any({"like_long_ago", "unlike"} <= {kind for kind, _ in edits} for edits in rounds))
     with tempfile.TemporaryDirectory() as directory:
         asyncio.run(_incremental_equals_full(Path(directory), contract_recorder, sizes, rounds))
+
+
+async def test_a_full_or_too_old_scan_takes_nothing_from_the_last_one(
+    tmp_path: Path, contract_recorder: ContractRecorder
+) -> None:
+    async with world(tmp_path, contract_recorder, liked_songs=120, playlists=2) as made:
+        await _plan_in_process(made, full=True)
+        gate = RateGate(made.ledger, made.settings.spotify_client_id)
+        environment = ActivityEnvironment()
+
+        async def previous(max_age: float, *, full: bool) -> str | None:
+            settings = made.settings.model_copy(update={"scan_max_age": max_age})
+            activities = LibraryActivities(settings, made.ledger, gate, transport=made.transport)
+            return await environment.run(
+                activities.previous_scan, PlanRequest(account_id=USER, full=full)
+            )
+
+        last = await made.ledger.last_completed_scan(USER)
+        assert last is not None
+        assert await previous(3_600, full=False) == last[0]
+        assert await previous(3_600, full=True) is None
+        await asyncio.sleep(0.05)
+        assert await previous(0.01, full=False) is None
+    # A full planning and an incremental one never join each other.
+    assert planning_workflow_id(USER, PlanOptions(), full=True) != planning_workflow_id(
+        USER, PlanOptions()
+    )
 
 
 # The workflow on a mid-size library --------------------------------------------------
