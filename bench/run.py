@@ -98,6 +98,7 @@ from enforcer.models import (  # noqa: E402
     EntityType,
     PlannedAction,
     PlanRequest,
+    PlanResult,
     RollbackRequest,
 )
 from enforcer.sandbox import DEFAULT_CLIENT_ID  # noqa: E402
@@ -440,6 +441,20 @@ class Planned:
     """The library before anything was removed (``bench.reference.library_of``)."""
 
 
+async def _planning(world: World, account: str) -> tuple[PlanResult, float]:
+    """The account's library planned through the worker, and the seconds it took."""
+    request = PlanRequest(account_id=account)
+    started = time.perf_counter()
+    async with asyncio.timeout(BATCH_WITHIN):
+        result: PlanResult = await world.client.execute_workflow(
+            PlanningWorkflow.run,
+            request,
+            id=f"{planning_workflow_id(account, request.options)}/{uuid.uuid4().hex}",
+            task_queue=TASK_QUEUE,
+        )
+    return result, time.perf_counter() - started
+
+
 async def plan(world: World, library: Library, account: str) -> Planned:
     """The library loaded for a fresh account, its blocklist set, and planned (no faults)."""
     await world.sandbox.faults({})
@@ -450,16 +465,7 @@ async def plan(world: World, library: Library, account: str) -> Planned:
     )
     dump = await world.sandbox.user()
     await world.sandbox.reset_counters()
-    request = PlanRequest(account_id=account)
-    started = time.perf_counter()
-    async with asyncio.timeout(BATCH_WITHIN):
-        result = await world.client.execute_workflow(
-            PlanningWorkflow.run,
-            request,
-            id=f"{planning_workflow_id(account, request.options)}/{uuid.uuid4().hex}",
-            task_queue=TASK_QUEUE,
-        )
-    seconds = time.perf_counter() - started
+    result, seconds = await _planning(world, account)
     print(f"  {account}: planned in {seconds:.1f} s", flush=True)
     reads = calls_received(await world.counters())
     actions = await world.ledger.plan_actions(result.plan_id)
@@ -484,16 +490,7 @@ PLAYLIST_ITEM_READS: Final = (
 async def replan(world: World, planned: Planned) -> dict[str, Any]:
     """``planned``'s library planned again, unchanged: what the incremental scan reads."""
     await world.sandbox.reset_counters()
-    request = PlanRequest(account_id=planned.account)
-    started = time.perf_counter()
-    async with asyncio.timeout(BATCH_WITHIN):
-        result = await world.client.execute_workflow(
-            PlanningWorkflow.run,
-            request,
-            id=f"{planning_workflow_id(planned.account, request.options)}/{uuid.uuid4().hex}",
-            task_queue=TASK_QUEUE,
-        )
-    seconds = time.perf_counter() - started
+    result, seconds = await _planning(world, planned.account)
     print(f"  {planned.account}: planned again in {seconds:.1f} s", flush=True)
     calls: dict[str, int] = (await world.counters())["calls"]
     return {
