@@ -4,9 +4,17 @@ A large library takes thousands of requests and can meet hours of rate limiting,
 every page read is stored in the ledger before the activity heartbeats the cursor of
 the next one. An attempt that follows a crash resumes from the last heartbeat, not
 from page one; a page read twice replaces itself. Only counts and IDs go back to the
-workflow: the library itself never enters a workflow payload. The scan is discarded
-once the plan is stored, but for the entries of each playlist the plan edits, which
-the plan keeps (a rollback needs them).
+workflow: the library itself never enters a workflow payload. Once the plan is stored
+the scan becomes the account's last completed one (the plan keeps, besides, the entries
+of each playlist it edits: a rollback needs them).
+
+With a previous completed scan, a scan reads only what can have changed: a playlist
+whose ``snapshot_id`` is the one stored is copied inside the ledger; Liked Songs and
+saved albums, listed newest first, are read down to the first page the previous scan
+holds entry for entry (same ``added_at``), then its later entries follow, less those
+read above and those our enforcements removed since. The entries so assembled must be
+as many as Spotify's ``total``, or the section is read whole: the plan is the one a
+full scan gives (docs/architecture.md, "Incremental scans", says what this cannot see).
 
 ``build_plan`` never holds the library, nor the plan, whole: its memory does not grow
 with the library. It reads the stored scan back a few pages at a time, twice: once for
