@@ -4,9 +4,17 @@ A large library takes thousands of requests and can meet hours of rate limiting,
 every page read is stored in the ledger before the activity heartbeats the cursor of
 the next one. An attempt that follows a crash resumes from the last heartbeat, not
 from page one; a page read twice replaces itself. Only counts and IDs go back to the
-workflow: the library itself never enters a workflow payload. The scan is discarded
-once the plan is stored, but for the entries of each playlist the plan edits, which
-the plan keeps (a rollback needs them).
+workflow: the library itself never enters a workflow payload. Once the plan is stored
+the scan becomes the account's last completed one (the plan keeps, besides, the entries
+of each playlist it edits: a rollback needs them).
+
+With a previous completed scan, a scan reads only what can have changed: a playlist
+whose ``snapshot_id`` is the one stored is copied inside the ledger; Liked Songs and
+saved albums, listed newest first, are read down to the first page the previous scan
+holds entry for entry (same ``added_at``), then its later entries follow, less those
+read above and those our enforcements removed since. The entries so assembled must be
+as many as Spotify's ``total``, or the section is read whole: the plan is the one a
+full scan gives (docs/architecture.md, "Incremental scans", says what this cannot see).
 
 ``build_plan`` never holds the library, nor the plan, whole: its memory does not grow
 with the library. It reads the stored scan back a few pages at a time, twice: once for
@@ -22,7 +30,8 @@ already stored is left as it is.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Final, TypeVar
 
@@ -34,6 +43,8 @@ from enforcer.ledger import Ledger, LedgerError
 from enforcer.library import reads_items
 from enforcer.models import (
     BuildPlanRequest,
+    CompletedScan,
+    EntityType,
     LibrarySection,
     NotEnforced,
     Plan,
@@ -89,6 +100,28 @@ class _SectionCursor(BaseModel):
     finished: bool = False
     section: LibrarySection | None = None
     """The section read (None in the details of an attempt made before it was told)."""
+    whole: bool = False
+    """The section is read to its last page, whatever a previous scan holds."""
+
+
+_ENTRY_URI: dict[LibrarySection, Callable[[Mapping[str, Any]], str]] = {
+    LibrarySection.LIKED_SONGS: lambda entry: str(entry["track"]["uri"]),
+    LibrarySection.SAVED_ALBUMS: lambda entry: str(entry["album"]["uri"]),
+}
+"""The sections Spotify lists newest first, and what names a stored entry in them."""
+_REMOVED_AS: dict[LibrarySection, EntityType] = {
+    LibrarySection.LIKED_SONGS: EntityType.LIKED_SONG,
+    LibrarySection.SAVED_ALBUMS: EntityType.SAVED_ALBUM,
+}
+
+
+def _all_known(section: LibrarySection, page: Page[Any], known: Mapping[str, str]) -> bool:
+    """Whether the previous scan holds every entry of the page, saved at the same moment."""
+    uri_of = _ENTRY_URI.get(section)
+    if uri_of is None or not page.items:
+        return False
+    entries = (item.model_dump(mode="json") for item in page.items)
+    return all(known.get(uri_of(entry)) == entry["added_at"] for entry in entries)
 
 
 class _PlaylistsCursor(BaseModel):
@@ -193,13 +226,36 @@ class _Staged:
 class LibraryActivities(SpotifyActivities):
     """The planning scan's activities, sharing one ledger and the app's settings."""
 
+    @activity.defn(name="previous_library_scan")
+    async def previous_scan(self, request: PlanRequest) -> str | None:
+        """The account's last completed scan, if a planning may take from it what has
+        not changed: not for a full scan, nor once it is older than the settings allow."""
+        if request.full:
+            return None
+        last = await self._ledger.last_completed_scan(request.account_id)
+        if last is None:
+            return None
+        scan_id, completed_at = last
+        if datetime.now(UTC) - completed_at > timedelta(seconds=self._settings.scan_max_age):
+            return None
+        return scan_id
+
     @activity.defn(name=SCAN_SECTION)
     async def scan_section(self, request: ScanSectionRequest) -> ScanProgress:
-        """Reads one listing to its last page, storing every page in the ledger."""
+        """Reads one listing to its last page, storing every page in the ledger; with a
+        previous scan, Liked Songs and saved albums only down to the first page it
+        already holds as it is (see the module's docstring)."""
         read = _READERS[request.section]
         position = (_resumed(_SectionCursor) or _SectionCursor()).model_copy(
             update={"section": request.section}
         )
+        known: dict[str, str] | None = None
+        if (
+            request.previous_scan_id is not None
+            and request.section in _ENTRY_URI
+            and not position.whole
+        ):
+            known = await self._known_dates(request.previous_scan_id, request.section)
         async with (
             kept_alive() as keep_alive,
             self._client(request.account_id, request.scan_id) as client,
@@ -215,14 +271,78 @@ class LibraryActivities(SpotifyActivities):
                     items=position.items + len(page.items),
                     finished=page.next_cursor is None,
                     section=request.section,
+                    whole=position.whole,
                 )
+                keep_alive.beat(position)
+                if known is None or position.finished:
+                    continue
+                if not _all_known(request.section, page, known):
+                    continue
+                items = await self._rest_from_previous(request, position.page_index, page)
+                if items == page.total:
+                    return ScanProgress(pages=position.page_index, items=items)
+                # The stored scan and what Spotify lists no longer add up: something
+                # was removed or added below the pages read. Read the section whole.
+                await self._ledger.delete_scan_pages(request.scan_id, request.section)
+                known, position = None, _SectionCursor(whole=True, section=request.section)
                 keep_alive.beat(position)
         return ScanProgress(pages=position.page_index, items=position.items)
 
+    async def _known_dates(self, previous_scan_id: str, section: LibrarySection) -> dict[str, str]:
+        """URI -> ``added_at`` of each entry of the previous scan's section."""
+        uri_of = _ENTRY_URI[section]
+        return {
+            uri_of(entry): entry["added_at"]
+            async for page in self._ledger.iter_scan_pages(previous_scan_id, section)
+            for entry in page
+        }
+
+    async def _rest_from_previous(
+        self, request: ScanSectionRequest, next_index: int, last_read: Page[Any]
+    ) -> int:
+        """Stores, after the pages read, the previous scan's entries that followed the
+        last entry read, but any read above it (moved there by a new save) and any an
+        enforcement removed since that scan; the items the section then holds."""
+        assert request.previous_scan_id is not None
+        scan_id, section = request.scan_id, request.section
+        uri_of = _ENTRY_URI[section]
+        removed: set[str] = set()
+        completed_at = await self._ledger.scan_completed_at(request.previous_scan_id)
+        if completed_at is not None:
+            removed = await self._ledger.removed_since(
+                request.account_id, _REMOVED_AS[section], completed_at
+            )
+        # Pages an earlier attempt stored after these are replaced, not appended to.
+        await self._ledger.delete_scan_pages(scan_id, section, next_index)
+        items = 0
+        skipped = set(removed)
+        async for page in self._ledger.iter_scan_pages(scan_id, section):
+            skipped.update(uri_of(entry) for entry in page)
+            items += len(page)
+        anchor = uri_of(last_read.items[-1].model_dump(mode="json"))
+        found, index = False, next_index
+        async for page in self._ledger.iter_scan_pages(request.previous_scan_id, section):
+            rest = []
+            for entry in page:
+                if found and uri_of(entry) not in skipped:
+                    rest.append(entry)
+                found = found or uri_of(entry) == anchor
+            if rest:
+                await self._ledger.save_scan_page(scan_id, request.account_id, section, index, rest)
+                index, items = index + 1, items + len(rest)
+        return items
+
     @activity.defn(name=SCAN_PLAYLIST_ITEMS)
     async def scan_playlist_items(self, request: ScanPlaylistItemsRequest) -> ScanProgress:
-        """Reads every entry of the playlists ``first`` to ``stop`` that a plan reads."""
+        """Reads every entry of the playlists ``first`` to ``stop`` that a plan reads;
+        one the previous scan stored at the same ``snapshot_id`` is copied from it."""
         playlists = await self._scanned(request.scan_id, LibrarySection.PLAYLISTS, Playlist)
+        unchanged: dict[str, str] = {}
+        if request.previous_scan_id is not None:
+            previous = await self._scanned(
+                request.previous_scan_id, LibrarySection.PLAYLISTS, Playlist
+            )
+            unchanged = {playlist.id: playlist.snapshot_id for playlist in previous}
         position = (
             _resumed(_PlaylistsCursor) or _PlaylistsCursor(playlist_index=request.first)
         ).model_copy(update={"first": request.first})
@@ -234,6 +354,23 @@ class LibraryActivities(SpotifyActivities):
                 playlist = playlists[position.playlist_index]
                 page = None
                 if reads_items(playlist, request.account_id, request.options):
+                    if (
+                        position.page_index == 0
+                        and request.previous_scan_id is not None
+                        and unchanged.get(playlist.id) == playlist.snapshot_id
+                        and await self._ledger.copy_scan_section(
+                            request.previous_scan_id,
+                            request.scan_id,
+                            playlist_section(playlist.id),
+                        )
+                    ):
+                        position = _PlaylistsCursor(
+                            playlist_index=position.playlist_index + 1,
+                            pages=position.pages,
+                            items=position.items,
+                        )
+                        keep_alive.beat(position)
+                        continue
                     page = await self._calls(
                         partial(
                             _readable_items_page,
@@ -400,8 +537,15 @@ class LibraryActivities(SpotifyActivities):
 
     @activity.defn(name="discard_scan")
     async def discard_scan(self, scan_id: str) -> None:
-        """The plan is stored: the scanned pages are no longer needed."""
+        """The plan is stored: the scanned pages are no longer needed (what planning
+        did before scans were kept; runs begun then still call it)."""
         await self._ledger.delete_scan(scan_id)
+
+    @activity.defn(name="complete_library_scan")
+    async def complete_scan(self, scan: CompletedScan) -> None:
+        """The plan is stored: the scan becomes the account's last completed one, which
+        the next planning reads from for what has not changed."""
+        await self._ledger.complete_scan(scan.scan_id, scan.account_id)
 
     async def _store(
         self, scan_id: str, account_id: str, section: str, page_index: int, page: Page[Any]
@@ -416,10 +560,12 @@ class LibraryActivities(SpotifyActivities):
     def activities(self) -> Sequence[Callable[..., Any]]:
         return [
             self.check_inputs,
+            self.previous_scan,
             self.scan_section,
             self.scan_playlist_items,
             self.build_plan,
             self.discard_scan,
+            self.complete_scan,
         ]
 
     @staticmethod

@@ -100,6 +100,7 @@ from enforcer.models import (  # noqa: E402
     EntityType,
     PlannedAction,
     PlanRequest,
+    PlanResult,
     RollbackRequest,
 )
 from enforcer.sandbox import DEFAULT_CLIENT_ID  # noqa: E402
@@ -448,6 +449,20 @@ class Planned:
     """The library before anything was removed (``bench.reference.library_of``)."""
 
 
+async def _planning(world: World, account: str) -> tuple[PlanResult, float]:
+    """The account's library planned through the worker, and the seconds it took."""
+    request = PlanRequest(account_id=account)
+    started = time.perf_counter()
+    async with asyncio.timeout(BATCH_WITHIN):
+        result: PlanResult = await world.client.execute_workflow(
+            PlanningWorkflow.run,
+            request,
+            id=f"{planning_workflow_id(account, request.options)}/{uuid.uuid4().hex}",
+            task_queue=TASK_QUEUE,
+        )
+    return result, time.perf_counter() - started
+
+
 async def plan(world: World, library: Library, account: str) -> Planned:
     """The library loaded for a fresh account, its blocklist set, and planned (no faults)."""
     await world.sandbox.faults({})
@@ -458,16 +473,7 @@ async def plan(world: World, library: Library, account: str) -> Planned:
     )
     dump = await world.sandbox.user()
     await world.sandbox.reset_counters()
-    request = PlanRequest(account_id=account)
-    started = time.perf_counter()
-    async with asyncio.timeout(BATCH_WITHIN):
-        result = await world.client.execute_workflow(
-            PlanningWorkflow.run,
-            request,
-            id=f"{planning_workflow_id(account, request.options)}/{uuid.uuid4().hex}",
-            task_queue=TASK_QUEUE,
-        )
-    seconds = time.perf_counter() - started
+    result, seconds = await _planning(world, account)
     print(f"  {account}: planned in {seconds:.1f} s", flush=True)
     reads = calls_received(await world.counters())
     actions = await world.ledger.plan_actions(result.plan_id)
@@ -481,6 +487,31 @@ async def plan(world: World, library: Library, account: str) -> Planned:
         scan_lower_bound(dump),
         library_of(dump),
     )
+
+
+PLAYLIST_ITEM_READS: Final = (
+    "GET /v1/playlists/{playlist_id}/items",
+    "GET /v1/playlists/{playlist_id}/tracks",
+)
+
+
+async def replan(world: World, planned: Planned) -> dict[str, Any]:
+    """``planned``'s library planned again, unchanged: what the incremental scan reads."""
+    await world.sandbox.reset_counters()
+    result, seconds = await _planning(world, planned.account)
+    print(f"  {planned.account}: planned again in {seconds:.1f} s", flush=True)
+    calls: dict[str, int] = (await world.counters())["calls"]
+    return {
+        "first_plan_reads": planned.scan_reads,
+        "first_plan_s": round(planned.seconds, 2),
+        "replan_reads": sum(calls.values()),
+        "replan_s": round(seconds, 2),
+        "playlist_item_reads": sum(calls.get(endpoint, 0) for endpoint in PLAYLIST_ITEM_READS),
+        "liked_song_pages": calls.get("GET /v1/me/tracks", 0),
+        "saved_album_pages": calls.get("GET /v1/me/albums", 0),
+        "same_plan": result.plan_id == planned.plan_id,
+        "calls_by_endpoint": calls,
+    }
 
 
 @dataclass
@@ -778,6 +809,16 @@ async def comparison(bench: Bench, world: World) -> None:
             label = "zero" if not latency else "latency"
             account = f"bench-{label}-{repetition}"
             planned = await plan(world, library, account)
+            if first is None:
+                bench.section(
+                    "replan",
+                    {
+                        "library": library.describe(),
+                        "note": "the library planned, then planned again unchanged "
+                        "(incremental scan, docs/architecture.md)",
+                    },
+                    **await replan(world, planned),
+                )
             await world.sandbox.faults(latency)
             engine = await enforce(
                 world,
@@ -1231,6 +1272,19 @@ def targets(sections: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             "(an insert is not idempotent and nothing else says the playlist is as "
             "enforcement left it); the bound counts writes only",
         )
+    replanned = sections.get("replan")
+    if replanned:
+        target(
+            "unchanged re-plan: playlist item reads; liked-song and album pages",
+            "0; <= 1 and <= 1, same plan",
+            f"{replanned['playlist_item_reads']}; {replanned['liked_song_pages']} and "
+            f"{replanned['saved_album_pages']}",
+            replanned["playlist_item_reads"] == 0
+            and replanned["liked_song_pages"] <= 1
+            and replanned["saved_album_pages"] <= 1
+            and replanned["same_plan"],
+            "the re-plan read what its previous scan held (see calls_by_endpoint)",
+        )
     for run in _get(sections, "call_bounds", "scan") or []:
         target(
             f"scan read calls / bound ({run['run']})",
@@ -1357,6 +1411,7 @@ SECTION_TITLES: Final = {
     "rate_budget": "Under a rate budget",
     "spotipy": "The same removals with spotipy",
     "rollback": "Rollback: calls against the least any rollback could make",
+    "replan": "Planning again an unchanged library",
 }
 
 
@@ -1469,6 +1524,21 @@ def write_report(path: Path, results: dict[str, Any]) -> None:
                 ),
                 "",
             ]
+        elif name == "replan":
+            lines += _table(
+                [section],
+                [
+                    "first_plan_reads",
+                    "first_plan_s",
+                    "replan_reads",
+                    "replan_s",
+                    "playlist_item_reads",
+                    "liked_song_pages",
+                    "saved_album_pages",
+                    "same_plan",
+                ],
+            )
+            lines.append("")
         elif name == "rate_budget":
             rows = [{"phase": phase, **section[phase]} for phase in ("enforcement", "rollback")]
             lines += _table(

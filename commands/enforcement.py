@@ -61,7 +61,12 @@ from commands._runtime import (
     run,
 )
 from commands._temporal import describe, ended_canceled, root_cause, temporal_error, web_ui_url
-from commands.planning import ExamplesOption, dry_run_before_enforcing, run_planning
+from commands.planning import (
+    ExamplesOption,
+    FullScanOption,
+    dry_run_before_enforcing,
+    run_planning,
+)
 from commands.rollback import show_rollback
 from enforcer.ledger import Ledger, UnknownBatch
 from enforcer.markdown import enforcement_details, enforcement_summary
@@ -114,6 +119,7 @@ def enforce(
         bool,
         typer.Option("--plan-now", help="Plan first (as `starter.py plan` does), then enforce."),
     ] = False,
+    full: FullScanOption = False,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Start without asking (needed without a terminal).")
     ] = False,
@@ -147,15 +153,18 @@ def enforce(
     """
     if (plan_id is None) == (not plan_now):
         fail("name a plan ID or give --plan-now (exactly one of the two)")
+    if full and not plan_now:
+        fail("--full is how --plan-now reads the library: give it with --plan-now only")
     if not yes and not sys.stdin.isatty():
         fail("no terminal to ask for confirmation: add --yes to start without asking")
-    run(_enforce(plan_id, yes=yes, watch=watch, max_in_flight=max_in_flight,
+    run(_enforce(plan_id, full=full, yes=yes, watch=watch, max_in_flight=max_in_flight,
                  atomic=atomic, examples=examples, account=account))  # fmt: skip
 
 
 async def _enforce(
     plan_id: str | None,
     *,
+    full: bool,
     yes: bool,
     watch: bool,
     max_in_flight: int,
@@ -167,7 +176,7 @@ async def _enforce(
         if plan_id is None:
             if not await session.ledger.blocklist(session.account_id):
                 fail("the blocklist is empty: add artists with `starter.py blocklist add` first")
-            plan_id = (await run_planning(session, PlanOptions())).plan_id
+            plan_id = (await run_planning(session, PlanOptions(), full=full)).plan_id
             temporal = await connect_temporal()
         else:
             record = await session.ledger.plan_record(plan_id)

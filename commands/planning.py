@@ -63,10 +63,19 @@ CollaborativeOption = Annotated[
     typer.Option("--collaborative", help="Also edit collaborative playlists you do not own."),
 ]
 
+FullScanOption = Annotated[
+    bool,
+    typer.Option(
+        "--full",
+        help="Read the whole library again, not only what changed since the last plan.",
+    ),
+]
+
 
 def plan(
     policy: PolicyOption = Policy.FEATURED,
     collaborative: CollaborativeOption = False,
+    full: FullScanOption = False,
     output: FormatOption = OutputFormat.TABLE,
     examples: ExamplesOption = 5,
     account: AccountOption = None,
@@ -80,17 +89,20 @@ def plan(
         ),
     ] = None,
 ) -> None:
-    """Read your whole library and print what enforcement would change, and why.
+    """Read your library and print what enforcement would change, and why.
 
-    Nothing is changed: the plan is stored, and `starter.py enforce PLAN_ID` carries it out.
+    What has not changed since the last plan (within $ENFORCER_SCAN_MAX_AGE) is not read
+    again, unless --full. Nothing is changed: the plan is stored, and
+    `starter.py enforce PLAN_ID` carries it out.
     """
     options = PlanOptions(policy=policy, include_collaborative=collaborative)
     give_up = seconds("--give-up-after", give_up_after)
-    run(_plan(options, output, examples, account, give_up))
+    run(_plan(options, full, output, examples, account, give_up))
 
 
 async def _plan(
     options: PlanOptions,
+    full: bool,
     output: OutputFormat,
     examples: int,
     account: str | None,
@@ -99,18 +111,23 @@ async def _plan(
     async with account_session(account) as session:
         if not await session.ledger.blocklist(session.account_id):
             fail("the blocklist is empty: add artists with `starter.py blocklist add` first")
-        result = await run_planning(session, options, give_up_after)
+        result = await run_planning(session, options, give_up_after, full=full)
         _print_plan(await session.ledger.load_plan(result.plan_id), output, examples)
 
 
 async def run_planning(
-    session: AccountSession, options: PlanOptions, give_up_after: float | None = None
+    session: AccountSession,
+    options: PlanOptions,
+    give_up_after: float | None = None,
+    *,
+    full: bool = False,
 ) -> PlanResult:
     """The planning's result, showing meanwhile how far it got and what it waits for (a
     progress line on stderr); an unreachable Spotify ends it after ``give_up_after``
-    seconds (default: the settings')."""
+    seconds (default: the settings'). ``full`` reads the whole library, not only what
+    changed since the last completed scan."""
     temporal = await connect_temporal()
-    workflow_id = planning_workflow_id(session.account_label, options)
+    workflow_id = planning_workflow_id(session.account_label, options, full=full)
     console = terminal(stderr=True)
     console.print(
         f"Reading the library of {session.account_id} (workflow {workflow_id}); "
@@ -122,7 +139,7 @@ async def run_planning(
         with ProgressLine(console, prefix="planning: ", first="starting") as line:
             handle = await temporal.start_workflow(
                 PlanningWorkflow.run,
-                PlanRequest(account_id=session.account_id, options=options),
+                PlanRequest(account_id=session.account_id, options=options, full=full),
                 id=workflow_id,
                 task_queue=configured_task_queue(),
                 # A planning of the same account and options already running is joined.

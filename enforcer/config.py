@@ -81,6 +81,9 @@ _CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 DEFAULT_SPOTIFY_UNREACHABLE_TIMEOUT = 180.0
 """Three minutes: a network that comes back usually does within that; a wrong address
 never does, and a person at the terminal should not wait longer to learn of it."""
+DEFAULT_SCAN_MAX_AGE = 7 * 86_400.0
+"""A week: what an incremental scan cannot see (a deep removal balanced by a deep
+addition, docs/architecture.md) lasts at most this long."""
 LONGEST_SPOTIFY_UNREACHABLE_TIMEOUT = 86_400.0
 
 
@@ -259,6 +262,16 @@ class Settings(BaseSettings):
         le=LONGEST_SPOTIFY_UNREACHABLE_TIMEOUT,
         allow_inf_nan=False,
         description="Seconds `plan` waits on a Spotify it cannot reach before giving up.",
+    )
+
+    scan_max_age: float = Field(
+        default=DEFAULT_SCAN_MAX_AGE,
+        gt=0,
+        allow_inf_nan=False,
+        description=(
+            "Seconds a completed scan of a library may stand for what has not changed "
+            "since: a planning after that reads the whole library again."
+        ),
     )
 
     log_format: Literal["text", "json"] = Field(

@@ -287,6 +287,10 @@ TERMINAL_ITEM_STATUSES = frozenset(
 class PlanRequest(DomainModel):
     account_id: RequestId
     options: PlanOptions = PlanOptions()
+    full: bool = False
+    """Read the whole library, not only what changed since the last completed scan.
+    How the library is read, not what the plan is: a full and an incremental scan of
+    the same library give the same plan, with the same ID."""
 
 
 class PlanResult(DomainModel):
@@ -307,6 +311,9 @@ class ScanSectionRequest(DomainModel):
     scan_id: str
     account_id: str
     section: LibrarySection
+    previous_scan_id: str | None = None
+    """The account's last completed scan, whose pages may stand for what is unchanged;
+    None reads the section whole."""
 
 
 class ScanPlaylistItemsRequest(DomainModel):
@@ -317,6 +324,8 @@ class ScanPlaylistItemsRequest(DomainModel):
     options: PlanOptions
     first: int
     stop: int
+    previous_scan_id: str | None = None
+    """A playlist whose ``snapshot_id`` is the one this scan stored is copied from it."""
 
 
 class ScanProgress(DomainModel):
@@ -324,6 +333,13 @@ class ScanProgress(DomainModel):
 
     pages: int
     items: int
+
+
+class CompletedScan(DomainModel):
+    """A scan whose plan is stored: the account's last completed scan from now on."""
+
+    scan_id: str
+    account_id: str
 
 
 class BuildPlanRequest(DomainModel):

@@ -17,6 +17,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = (
     "engine_vs_loop",
+    "replan",
     "call_bounds",
     "history_events",
     "worker_memory",
@@ -96,6 +97,10 @@ def test_quick_bench_writes_every_section_with_figures(tmp_path: Path) -> None:
     assert stormed["left_in_library"] == 0
     # spotipy waited the Retry-After it was given before sending again.
     assert stormed["gap_after_429_s"] >= stormed["retry_after_s"] - 0.1
+    replanned = sections["replan"]
+    assert replanned["same_plan"] is True
+    assert replanned["playlist_item_reads"] == 0
+    assert replanned["replan_reads"] < replanned["first_plan_reads"]
     rollback = sections["rollback"]
     assert rollback["library_back_exactly"] is True
     assert rollback["calls"] >= rollback["lower_bound"] > 0

@@ -216,12 +216,16 @@ def test_without_a_terminal_enforce_asks_for_yes_and_starts_nothing(
 def test_plan_id_and_plan_now_are_exclusive(enforcer_cli: Cli) -> None:
     assert "exactly one" in enforcer_cli.fails("enforce", "--yes")
     assert "exactly one" in enforcer_cli.fails("enforce", "abc", "--plan-now", "--yes")
+    assert "--full" in enforcer_cli.fails("enforce", "abc", "--full", "--yes")
 
 
 def test_enforce_plan_now_plans_then_enforces(enforcer_cli: Cli) -> None:
     output = enforcer_cli.ok("enforce", "--plan-now", "--yes", "--watch")
     assert "completed" in output
-    assert json.loads(enforcer_cli.ok("plan", "--format", "json"))["actions"] == []
+    # Planned again from the last scan, then read whole: the same empty plan.
+    again = json.loads(enforcer_cli.ok("plan", "--format", "json"))
+    assert again["actions"] == []
+    assert json.loads(enforcer_cli.ok("plan", "--full", "--format", "json"))["id"] == again["id"]
 
 
 def batch_status(cli: Cli, batch_id: str) -> str:

@@ -4,6 +4,11 @@ It reads as a person would expect a careful tool to: every listing to its last p
 the playlists that may be edited entry by entry, then one plan. It carries only IDs
 and counts; the library's pages and the plan's actions live in the ledger.
 
+Unless asked for a full scan, it reads from Spotify only what can have changed since
+the account's last completed scan (younger than ``ENFORCER_SCAN_MAX_AGE``) and takes
+the rest from that scan inside the ledger: the plan is the one a full scan would make,
+with the same ID. Its own scan then becomes the account's last completed one.
+
 Its state is one ``PlanningProgress``, which the ``progress`` query answers: each step's
 state and the figures of what is done. Nothing is added to the history to feed it: the
 figures of a scan still running are in its heartbeats, its requests in the ledger
@@ -24,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.library import LibraryActivities
     from enforcer.models import (
         BuildPlanRequest,
+        CompletedScan,
         LibrarySection,
         PlanningProgress,
         PlanOptions,
@@ -43,10 +49,16 @@ PLAYLISTS_PER_ACTIVITY = 100
 SCAN_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 
 
-def planning_workflow_id(account_id: str, options: PlanOptions) -> str:
-    """One planning at a time per account and options: a second start joins it."""
+INCREMENTAL_SCAN = "incremental-scan"
+"""Runs begun before scans were kept read everything and discard their scan, as they ran."""
+
+
+def planning_workflow_id(account_id: str, options: PlanOptions, *, full: bool = False) -> str:
+    """One planning at a time per account, options and kind of scan: a second start
+    joins it (a full scan never joins an incremental one, nor the reverse)."""
     scope = "+collaborative" if options.include_collaborative else ""
-    return f"plan/{account_id}/{options.policy}{scope}"
+    whole = "+full" if full else ""
+    return f"plan/{account_id}/{options.policy}{scope}{whole}"
 
 
 @workflow.defn
@@ -65,11 +77,20 @@ class PlanningWorkflow:
             start_to_close_timeout=timedelta(minutes=1),
             retry_policy=LEDGER_RETRY,
         )
+        previous: str | None = None
+        incremental = workflow.patched(INCREMENTAL_SCAN)
+        if incremental:
+            previous = await workflow.execute_activity_method(
+                LibraryActivities.previous_scan,
+                request,
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=LEDGER_RETRY,
+            )
         self._show("reading liked songs, albums, artists and playlists")
         for section in LibrarySection:
             self._update(ScanStep(section.value), state=ScanState.READING)
         await asyncio.gather(
-            *(self._scan_section(scan_id, request, section) for section in LibrarySection)
+            *(self._scan_section(scan_id, request, section, previous) for section in LibrarySection)
         )
         playlists = self._playlist_count
         self._show(f"reading the entries of {playlists} playlists")
@@ -80,7 +101,9 @@ class PlanningWorkflow:
         )
         await asyncio.gather(
             *(
-                self._scan_playlists(scan_id, request, first, first + PLAYLISTS_PER_ACTIVITY)
+                self._scan_playlists(
+                    scan_id, request, first, first + PLAYLISTS_PER_ACTIVITY, previous
+                )
                 for first in range(0, playlists, PLAYLISTS_PER_ACTIVITY)
             )
         )
@@ -93,11 +116,19 @@ class PlanningWorkflow:
             start_to_close_timeout=timedelta(minutes=10),
             retry_policy=LEDGER_RETRY,
         )
-        await workflow.execute_activity_method(
-            LibraryActivities.discard_scan,
-            scan_id,
-            start_to_close_timeout=timedelta(minutes=5),
-        )
+        if incremental:
+            await workflow.execute_activity_method(
+                LibraryActivities.complete_scan,
+                CompletedScan(scan_id=scan_id, account_id=request.account_id),
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=LEDGER_RETRY,
+            )
+        else:
+            await workflow.execute_activity_method(
+                LibraryActivities.discard_scan,
+                scan_id,
+                start_to_close_timeout=timedelta(minutes=5),
+            )
         self._progress = self._progress.model_copy(update={"plan_id": result.plan_id})
         self._show(f"plan {result.plan_id} is ready")
         return result
@@ -107,11 +138,20 @@ class PlanningWorkflow:
         return self._progress
 
     async def _scan_section(
-        self, scan_id: str, request: PlanRequest, section: LibrarySection
+        self,
+        scan_id: str,
+        request: PlanRequest,
+        section: LibrarySection,
+        previous: str | None,
     ) -> None:
         progress = await workflow.execute_activity_method(
             LibraryActivities.scan_section,
-            ScanSectionRequest(scan_id=scan_id, account_id=request.account_id, section=section),
+            ScanSectionRequest(
+                scan_id=scan_id,
+                account_id=request.account_id,
+                section=section,
+                previous_scan_id=previous,
+            ),
             start_to_close_timeout=timedelta(minutes=30),
             schedule_to_close_timeout=SPOTIFY_PATIENCE,
             heartbeat_timeout=SCAN_HEARTBEAT_TIMEOUT,
@@ -127,7 +167,7 @@ class PlanningWorkflow:
         )
 
     async def _scan_playlists(
-        self, scan_id: str, request: PlanRequest, first: int, stop: int
+        self, scan_id: str, request: PlanRequest, first: int, stop: int, previous: str | None
     ) -> None:
         progress = await workflow.execute_activity_method(
             LibraryActivities.scan_playlist_items,
@@ -137,6 +177,7 @@ class PlanningWorkflow:
                 options=request.options,
                 first=first,
                 stop=stop,
+                previous_scan_id=previous,
             ),
             start_to_close_timeout=timedelta(minutes=30),
             schedule_to_close_timeout=SPOTIFY_PATIENCE,

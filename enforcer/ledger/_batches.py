@@ -422,6 +422,25 @@ class BatchStore(StoreBase):
             rows = await connection.execute(query)
             return [ActionItemRecord.model_validate(row._asdict()) for row in rows]
 
+    async def removed_since(
+        self, account_id: str, entity_type: EntityType, since: datetime
+    ) -> set[str]:
+        """URIs of the account's ``entity_type`` items an enforcement removed at or after
+        ``since`` and no rollback has put back."""
+        query = (
+            select(ACTION_ITEMS.c.uri)
+            .select_from(ACTION_ITEMS.join(BATCHES, BATCHES.c.id == ACTION_ITEMS.c.batch_id))
+            .where(
+                BATCHES.c.account_id == account_id_of(account_id),
+                BATCHES.c.kind == BatchKind.ENFORCE.value,
+                ACTION_ITEMS.c.entity_type == entity_type.value,
+                ACTION_ITEMS.c.status == ItemStatus.COMPLETED.value,
+                ACTION_ITEMS.c.finished_at >= since,
+            )
+        )
+        async with reading(self._engine) as connection:
+            return {str(uri) for uri in (await connection.scalars(query))}
+
     async def removed_by_other_batches(self, batch_id: str) -> dict[str, str]:
         """Items of an enforcement batch that another enforcement of the same account
         removed after this batch's plan saw them: item key -> the batch that removed it.

@@ -8,18 +8,26 @@ of what it puts back) without reading the playlist. They live in the same table 
 the scan ID ``plan/{plan_id}``, one section per playlist.
 
 Pages are read back a few at a time (``iter_scan_pages``, ``pages_of``): a library
-of 100,000 items is never held whole to be planned."""
+of 100,000 items is never held whole to be planned.
+
+The account's last *completed* scan (``complete_scan``) is kept after its plan is
+stored, so that the next planning reads from Spotify only what can have changed and
+takes the rest from it (``copy_scan_section``, ``iter_scan_pages``). A scan is completed
+by a page of its own (section ``scan:completed``, no items): its ``saved_at`` says when.
+Completing a scan forgets the account's earlier completed scans and the plan rows the
+scan staged; only one completed scan per account is kept, the newest."""
 
 from __future__ import annotations
 
 import json
 import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 from pydantic import TypeAdapter
 from pydantic_core import PydanticSerializationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from enforcer.ledger._base import StoreBase, account_id_of, key_of, upsert_insert
@@ -37,6 +45,13 @@ _PLANNED_URIS_PER_PAGE: Final = 5_000
 PAGES_PER_READ: Final = 20
 """Pages fetched per query when pages are read back in slices: 1,000 liked songs (50 a
 page), 2,000 playlist entries (100 a page). A caller storing larger pages asks fewer."""
+
+
+_COMPLETED: Final = "scan:completed"
+"""The section whose one empty page marks a scan as completed, and when."""
+_STAGED_PREFIX: Final = "plan:"
+"""Sections a planning stages its plan in, inside its scan (no longer needed once the
+plan is stored)."""
 
 
 def _planned_scan_id(plan_id: str) -> str:
@@ -182,6 +197,101 @@ class ScanStore(StoreBase):
         """Forget every page of the scan (nothing happens if there is none)."""
         async with writing(self._engine) as connection:
             await connection.execute(delete(SCAN_PAGES).where(SCAN_PAGES.c.scan_id == scan_id))
+
+    async def delete_scan_pages(self, scan_id: str, section: str, first: int = 0) -> None:
+        """Forget the pages of ``section`` from page ``first`` on."""
+        async with writing(self._engine) as connection:
+            await connection.execute(
+                delete(SCAN_PAGES).where(
+                    SCAN_PAGES.c.scan_id == scan_id,
+                    SCAN_PAGES.c.section == section,
+                    SCAN_PAGES.c.page_index >= _page_index_of(first),
+                )
+            )
+
+    async def copy_scan_section(self, source_scan_id: str, scan_id: str, section: str) -> int:
+        """Make ``section`` of ``scan_id`` a copy of the same section of
+        ``source_scan_id``, in one transaction, inside the database (the items never
+        leave it); the pages copied (0 when the source has none: the section is then
+        left empty). Copying again replaces the copy."""
+        key_of(scan_id, "scan ID")
+        key_of(section, "scan section")
+        async with writing(self._engine) as connection:
+            await connection.execute(
+                delete(SCAN_PAGES).where(
+                    SCAN_PAGES.c.scan_id == scan_id, SCAN_PAGES.c.section == section
+                )
+            )
+            copied = select(
+                literal(scan_id),
+                SCAN_PAGES.c.section,
+                SCAN_PAGES.c.page_index,
+                SCAN_PAGES.c.account_id,
+                SCAN_PAGES.c.item_count,
+                SCAN_PAGES.c.payload,
+                literal(utc_now(), SCAN_PAGES.c.saved_at.type),
+            ).where(SCAN_PAGES.c.scan_id == source_scan_id, SCAN_PAGES.c.section == section)
+            result = await connection.execute(
+                insert(SCAN_PAGES).from_select(
+                    [
+                        SCAN_PAGES.c.scan_id,
+                        SCAN_PAGES.c.section,
+                        SCAN_PAGES.c.page_index,
+                        SCAN_PAGES.c.account_id,
+                        SCAN_PAGES.c.item_count,
+                        SCAN_PAGES.c.payload,
+                        SCAN_PAGES.c.saved_at,
+                    ],
+                    copied,
+                )
+            )
+        return int(result.rowcount or 0)
+
+    async def complete_scan(self, scan_id: str, account_id: str) -> None:
+        """Keep the scan as the account's last completed one (see the module's
+        docstring). Completing it again only moves its time."""
+        await self.save_scan_page(scan_id, account_id, _COMPLETED, 0, [])
+        async with writing(self._engine) as connection:
+            await connection.execute(
+                delete(SCAN_PAGES).where(
+                    SCAN_PAGES.c.scan_id == scan_id,
+                    SCAN_PAGES.c.section.startswith(_STAGED_PREFIX, autoescape=True),
+                )
+            )
+            earlier = select(SCAN_PAGES.c.scan_id).where(
+                SCAN_PAGES.c.account_id == account_id_of(account_id),
+                SCAN_PAGES.c.section == _COMPLETED,
+                SCAN_PAGES.c.scan_id != scan_id,
+            )
+            await connection.execute(
+                delete(SCAN_PAGES).where(SCAN_PAGES.c.scan_id.in_(earlier.scalar_subquery()))
+            )
+
+    async def scan_completed_at(self, scan_id: str) -> datetime | None:
+        """When ``complete_scan`` completed the scan; None if it is not completed (or
+        was forgotten since)."""
+        async with reading(self._engine) as connection:
+            return await connection.scalar(
+                select(SCAN_PAGES.c.saved_at).where(
+                    SCAN_PAGES.c.scan_id == scan_id, SCAN_PAGES.c.section == _COMPLETED
+                )
+            )
+
+    async def last_completed_scan(self, account_id: str) -> tuple[str, datetime] | None:
+        """The account's last completed scan and when it was completed, if any."""
+        async with reading(self._engine) as connection:
+            row = (
+                await connection.execute(
+                    select(SCAN_PAGES.c.scan_id, SCAN_PAGES.c.saved_at)
+                    .where(
+                        SCAN_PAGES.c.account_id == account_id_of(account_id),
+                        SCAN_PAGES.c.section == _COMPLETED,
+                    )
+                    .order_by(SCAN_PAGES.c.saved_at.desc())
+                    .limit(1)
+                )
+            ).first()
+        return None if row is None else (row.scan_id, row.saved_at)
 
     async def save_planned_playlist(
         self, plan_id: str, account_id: str, playlist_id: str, uris: Sequence[str | None]
