@@ -98,6 +98,8 @@ def add_to_alice_mix(track_id: str) -> Callable[[dict[str, Any]], None]:
                         "added_by": "alice",
                     }
                 )
+                # As Spotify does: a playlist that changed has a new snapshot_id.
+                playlist["snapshot_id"] = f"{playlist['snapshot_id']}+{track_id}"
 
     return edit
 
