@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import tempfile
 import time
@@ -256,30 +257,27 @@ async def big_beside_small(world: World, sizes: Sizes, plans: dict[str, str]) ->
     }
 
 
-async def measure(sizes: Sizes, *, fairness: bool, cap: float | None) -> dict[str, Any]:
+async def measure(
+    sizes: Sizes, directory: Path, children: Children, *, fairness: bool, cap: float | None
+) -> dict[str, Any]:
     libraries = {equal_account(index): sizes.library for index in range(sizes.accounts)}
     libraries |= {SMALL_ALONE: sizes.library, SMALL_BESIDE: sizes.library, BIG: sizes.big}
-    with tempfile.TemporaryDirectory(prefix="bench-fairness-") as directory:
-        children = Children(Path(directory))
-        try:
-            async with world_in(Path(directory), children, fairness=fairness) as world:
-                # The default cap (the setting in production) unless told otherwise.
-                await world.restart_worker(
-                    [] if cap is None else ["--spotify-activities-per-second", f"{cap:g}"]
-                )
-                print(f"planning {len(libraries)} accounts ...", flush=True)
-                plans = await plan_all(world, libraries)
-                await world.sandbox.settings(
-                    {"rate_limit_budget": sizes.budget, "rate_limit_window": sizes.window}
-                )
-                print("equal work ...", flush=True)
-                equal = await equal_work(world, sizes, plans)
-                print(json.dumps({"equal_work": equal}), flush=True)  # kept if a later part fails
-                print("one big account beside a small one ...", flush=True)
-                big = await big_beside_small(world, sizes, plans)
-                world.worker.stop()
-        finally:
-            children.stop_all()
+    async with world_in(directory, children, fairness=fairness) as world:
+        # The default cap (the setting in production) unless told otherwise.
+        await world.restart_worker(
+            [] if cap is None else ["--spotify-activities-per-second", f"{cap:g}"]
+        )
+        print(f"planning {len(libraries)} accounts ...", flush=True)
+        plans = await plan_all(world, libraries)
+        await world.sandbox.settings(
+            {"rate_limit_budget": sizes.budget, "rate_limit_window": sizes.window}
+        )
+        print("equal work ...", flush=True)
+        equal = await equal_work(world, sizes, plans)
+        print(json.dumps({"equal_work": equal}), flush=True)  # kept if a later part fails
+        print("one big account beside a small one ...", flush=True)
+        big = await big_beside_small(world, sizes, plans)
+        world.worker.stop()
     return {
         "settings": {
             "fairness": "matching.enableFairness=true, chunk activities keyed by account"
@@ -314,7 +312,21 @@ def main() -> None:
     started = time.monotonic()
     if args.cap is not None and args.cap <= 0:
         parser.error(f"--spotify-activities-per-second must be above 0, got {args.cap:g}")
-    figures = asyncio.run(measure(sizes, fairness=not args.unfair, cap=args.cap))
+    with tempfile.TemporaryDirectory(prefix="bench-fairness-") as directory:
+        children = Children(Path(directory))
+
+        def stop(signum: int, _: Any) -> None:
+            children.stop_all()
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        try:
+            figures = asyncio.run(
+                measure(sizes, Path(directory), children, fairness=not args.unfair, cap=args.cap)
+            )
+        finally:
+            children.stop_all()
     figures["seconds"] = round(time.monotonic() - started)
     text = json.dumps(figures, indent=2)
     print(text)
