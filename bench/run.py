@@ -326,8 +326,10 @@ class World:
 
 
 @contextlib.asynccontextmanager
-async def world_in(directory: Path, children: Children) -> AsyncIterator[World]:
-    temporal = DevServer(children, directory)
+async def world_in(
+    directory: Path, children: Children, *, fairness: bool = True
+) -> AsyncIterator[World]:
+    temporal = DevServer(children, directory, fairness=fairness)
     await temporal.start()
     port = free_port()
     children.start(

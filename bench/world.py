@@ -111,10 +111,12 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float, what: 
 
 
 class DevServer:
-    """`temporal server start-dev` on one SQLite file and port, killed and restarted at will."""
+    """`temporal server start-dev` on one SQLite file and port, killed and restarted at will;
+    with task queue fairness on (``matching.enableFairness``) unless told otherwise."""
 
-    def __init__(self, children: Children, directory: Path) -> None:
+    def __init__(self, children: Children, directory: Path, *, fairness: bool = True) -> None:
         self._children = children
+        self._fairness = fairness
         self._database = directory / "temporal.db"
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -141,6 +143,8 @@ class DevServer:
                 str(self.port),
                 "--headless",
                 *attributes,
+                "--dynamic-config-value",
+                f"matching.enableFairness={str(self._fairness).lower()}",
                 "--log-level",
                 "warn",
             ],

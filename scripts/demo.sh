@@ -50,7 +50,8 @@ start() {
     launch temporal "$BIN/temporal" server start-dev --db-filename "$DEMO_DIR/temporal.db" \
         --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$UI_PORT" \
         --search-attribute EnforcementAccount=Keyword \
-        --search-attribute EnforcementStatus=Keyword --log-level warn
+        --search-attribute EnforcementStatus=Keyword --log-level warn \
+        --dynamic-config-value matching.enableFairness=true
     if [[ -f $LIBRARY ]]; then
         launch sandbox "$BIN/python" starter.py sandbox --port "$SANDBOX_PORT" --fixture "$LIBRARY"
     else # the sandbox's generated demo library

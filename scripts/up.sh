@@ -38,7 +38,8 @@ up() {
     launch temporal "$BIN/temporal" server start-dev --db-filename "$STATE_DIR/temporal.db" \
         --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
         --search-attribute EnforcementAccount=Keyword \
-        --search-attribute EnforcementStatus=Keyword --log-level warn
+        --search-attribute EnforcementStatus=Keyword --log-level warn \
+        --dynamic-config-value matching.enableFairness=true
     wait_until temporal "server answering on $TEMPORAL_ADDRESS" \
         "$BIN/temporal" operator cluster health --address "$TEMPORAL_ADDRESS"
     wait_until temporal "Web UI on http://127.0.0.1:$TEMPORAL_UI_PORT" \

@@ -31,12 +31,19 @@ Invariants:
 - An execution ends Canceled in Temporal exactly when its batch ends ``cancelled`` in
   the ledger, however it was cancelled, and only once its ledger record is final and its
   turn given up; every other end is Completed (or Failed, for an input it cannot use).
+- Every chunk activity carries the account's label as its fairness key
+  (``fairness_key``): on a server with fairness on, the activities waiting in the
+  Spotify queue are dispatched round-robin between accounts, not first come first
+  served. (It shares the queue's cap, not the app's Spotify budget: past a 429 the
+  gate lets through whichever activity calls first.) The key is the label (a keyed
+  hash when payloads are encrypted), never a raw account ID where that would be hidden.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 from collections import deque
 from collections.abc import Coroutine, Sequence
@@ -44,7 +51,7 @@ from datetime import timedelta
 from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RawValue
+from temporalio.common import Priority, RawValue
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 from workflows.policies import LEDGER_RETRY, SPOTIFY_PATIENCE, SPOTIFY_RETRY
@@ -94,11 +101,24 @@ before it replays as it ran: one lane an activity)."""
 CANCELLED_ENDS_CANCELED: Final = "a-cancelled-batch-ends-canceled"
 """The patch after which a batch that ended cancelled ends its execution Canceled (a run
 that ended before it replays as it ran: Completed)."""
+FAIR_SHARES: Final = "chunk-activities-carry-the-account-as-fairness-key"
+"""The patch after which every chunk activity carries the account's fairness key (a run
+started before it replays as it ran: no key)."""
+FAIRNESS_KEY_BYTES: Final = 64
+"""Temporal's longest fairness key; a longer label is replaced by its SHA-256."""
 SPOTIFY_HEARTBEAT_TIMEOUT: Final = timedelta(seconds=10)
 """A Spotify activity that sends no heartbeat for this long is retried elsewhere."""
 TURN_FIRST_WAIT: Final = timedelta(seconds=2)
 TURN_LONGEST_WAIT: Final = timedelta(seconds=30)
 CONTROLS: Final = frozenset({"pause", "resume", "cancel", "rollback"})
+
+
+def fairness_key(account_label: str) -> str:
+    """The account's fairness key on the Spotify queue: its label, or the label's
+    SHA-256 when the label is longer than Temporal takes."""
+    if len(account_label.encode()) <= FAIRNESS_KEY_BYTES:
+        return account_label
+    return hashlib.sha256(account_label.encode()).hexdigest()
 
 
 class BatchWorkflow(Generic[StateT]):
@@ -529,14 +549,18 @@ class BatchWorkflow(Generic[StateT]):
         return await handle
 
     def _spotify_activity(self) -> dict[str, Any]:
-        """Options of every chunk activity: the Spotify queue, heartbeats, 429 retries."""
-        return {
+        """Options of every chunk activity: the Spotify queue, heartbeats, 429 retries,
+        and the account's fair share of the queue's rate."""
+        options: dict[str, Any] = {
             "task_queue": spotify_task_queue(workflow.info().task_queue),
             "start_to_close_timeout": self._chunk_start_to_close,
             "heartbeat_timeout": SPOTIFY_HEARTBEAT_TIMEOUT,
             "schedule_to_close_timeout": SPOTIFY_PATIENCE,
             "retry_policy": SPOTIFY_RETRY,
         }
+        if workflow.patched(FAIR_SHARES):
+            options["priority"] = Priority(fairness_key=fairness_key(self._account_label))
+        return options
 
     async def _wait_for_login(self, *, resumed_after: int) -> None:
         """Parks the batch until a person logs in again and sends ``resume``. A chunk

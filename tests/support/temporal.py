@@ -16,6 +16,7 @@ import sysconfig
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Final
 
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
@@ -48,6 +49,10 @@ def installed_binary(name: str) -> str:
     return path
 
 
+FAIRNESS_ON: Final = ("--dynamic-config-value", "matching.enableFairness=true")
+"""The dev server dispatches each account's chunk activities by fairness key."""
+
+
 async def start_dev_server(*, ui_port: int | None = None) -> WorkflowEnvironment:
     """A real Temporal dev server with the project's search attributes registered; with
     its Web UI on ``ui_port`` when given."""
@@ -59,6 +64,7 @@ async def start_dev_server(*, ui_port: int | None = None) -> WorkflowEnvironment
         dev_server_startup_timeout=_STARTUP_TIMEOUT,
         ui=ui_port is not None,
         ui_port=ui_port,
+        dev_server_extra_args=list(FAIRNESS_ON),
     )
 
 
