@@ -12,7 +12,7 @@ per playlist, because the chunks of one playlist must run in order.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -151,6 +151,42 @@ class _Cutter:
         return assignments
 
 
+_SET_CHUNK: Final = (
+    update(ACTION_ITEMS)
+    .where(ACTION_ITEMS.c.id == bindparam("item_id"))
+    .values(chunk=bindparam("item_chunk"), lane=bindparam("item_lane"))
+)
+
+
+async def _assign_in_slices(
+    connection: AsyncConnection,
+    where: Sequence[Any],
+    columns: Sequence[Any],
+    assign: Callable[[Sequence[Any]], list[dict[str, int]]],
+) -> None:
+    """Gives the items ``where`` selects, in plan order, the chunk and lane ``assign``
+    makes of each slice of ``_UPDATE_ROWS`` rows (the item's ID, then ``columns``): one
+    read and one executemany of a prepared UPDATE by primary key per slice (100,000
+    items in about a second, where an UPDATE per chunk would be thousands of
+    statements), so a batch's items are never all in memory."""
+    after = -1
+    while True:
+        rows = (
+            await connection.execute(
+                select(ACTION_ITEMS.c.id, *columns)
+                .where(*where, ACTION_ITEMS.c.id > after)
+                .order_by(ACTION_ITEMS.c.id)
+                .limit(_UPDATE_ROWS)
+            )
+        ).all()
+        if not rows:
+            return
+        await connection.execute(_SET_CHUNK, assign(rows))
+        after = int(rows[-1][0])
+        if len(rows) < _UPDATE_ROWS:
+            return
+
+
 class _PlaylistLanes:
     """The numbering ``_Cutter`` gives playlists lane after lane, for items that come in
     plan order, playlists mixed: each lane's first chunk is known beforehand from how
@@ -251,35 +287,16 @@ class ChunkStore(BatchStore):
     async def _cut_lane(
         self, connection: AsyncConnection, batch_id: str, where: Any, cutter: _Cutter
     ) -> None:
-        """Cuts the items ``where`` selects, in plan order, ``_UPDATE_ROWS`` at a time:
-        one read and one executemany of a prepared UPDATE by primary key per slice
-        (100,000 items in about a second, where an UPDATE per chunk would be thousands
-        of statements), so a batch's items are never all in memory."""
-        statement = (
-            update(ACTION_ITEMS)
-            .where(ACTION_ITEMS.c.id == bindparam("item_id"))
-            .values(chunk=bindparam("item_chunk"), lane=bindparam("item_lane"))
-        )
-        after = -1
-        while True:
-            rows = (
-                await connection.execute(
-                    select(ACTION_ITEMS.c.id, ACTION_ITEMS.c.status)
-                    .where(ACTION_ITEMS.c.batch_id == batch_id, where, ACTION_ITEMS.c.id > after)
-                    .order_by(ACTION_ITEMS.c.id)
-                    .limit(_UPDATE_ROWS)
-                )
-            ).all()
-            if not rows:
-                return
-            assignments = cutter.add(
+        """Cuts the items ``where`` selects, in plan order."""
+        await _assign_in_slices(
+            connection,
+            (ACTION_ITEMS.c.batch_id == batch_id, where),
+            (ACTION_ITEMS.c.status,),
+            lambda rows: cutter.add(
                 (int(item_id), ItemStatus(status) not in TERMINAL_ITEM_STATUSES)
                 for item_id, status in rows
-            )
-            await connection.execute(statement, assignments)
-            after = int(rows[-1][0])
-            if len(rows) < _UPDATE_ROWS:
-                return
+            ),
+        )
 
     async def _cut_playlists(
         self, connection: AsyncConnection, batch_id: str, first_chunk: int, size: int
@@ -304,33 +321,14 @@ class ChunkStore(BatchStore):
         lanes = _PlaylistLanes(first_chunk, size)
         for lane, (container_id, sent) in enumerate(counted.all()):
             lanes.open(container_id, lane, int(sent or 0))
-        statement = (
-            update(ACTION_ITEMS)
-            .where(ACTION_ITEMS.c.id == bindparam("item_id"))
-            .values(chunk=bindparam("item_chunk"), lane=bindparam("item_lane"))
+        await _assign_in_slices(
+            connection,
+            playlist,
+            (ACTION_ITEMS.c.container_id, to_send),
+            lambda rows: [
+                lanes.add(int(item_id), container, bool(sent)) for item_id, container, sent in rows
+            ],
         )
-        after = -1
-        while True:
-            rows = (
-                await connection.execute(
-                    select(ACTION_ITEMS.c.id, ACTION_ITEMS.c.container_id, to_send)
-                    .where(*playlist, ACTION_ITEMS.c.id > after)
-                    .order_by(ACTION_ITEMS.c.id)
-                    .limit(_UPDATE_ROWS)
-                )
-            ).all()
-            if not rows:
-                return
-            await connection.execute(
-                statement,
-                [
-                    lanes.add(int(item_id), container, bool(sent))
-                    for item_id, container, sent in rows
-                ],
-            )
-            after = int(rows[-1][0])
-            if len(rows) < _UPDATE_ROWS:
-                return
 
     async def chunk_layout(self, batch_id: str) -> ChunkLayout | None:
         """The batch's cut; None before ``assign_chunks`` (a batch without items has
