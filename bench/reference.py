@@ -107,11 +107,18 @@ def blocked_artists(fixture: dict[str, Any], count: int) -> list[BlockedArtist]:
 
 def library_of(dump: dict[str, Any]) -> dict[str, Any]:
     """What a rollback must bring back exactly (a ``GET /__sandbox/users/{id}`` dump):
-    liked songs in order with their dates, every playlist's entries in order with their
+    liked songs in order with their dates (songs saved in the same second as a set:
+    Spotify lists them newest first and says no order among equal dates; 120,000
+    generated songs hold 22 such pairs), every playlist's entries in order with their
     duplicates; saved albums and followed artists as sets (``/me/library`` keeps no
     album date, and followed artists have no order)."""
     return {
-        "liked_songs": [(song["track_id"], song["added_at"]) for song in dump["liked_songs"]],
+        "liked_songs": [
+            (song["added_at"], song["track_id"])
+            for song in sorted(
+                dump["liked_songs"], key=lambda song: (song["added_at"], song["track_id"])
+            )
+        ][::-1],
         "saved_albums": sorted(album["album_id"] for album in dump["saved_albums"]),
         "followed_artists": sorted(dump["followed_artists"]),
         "playlists": {
