@@ -36,7 +36,7 @@ chromium:
 chaos: $(STAMP)
 	ENFORCER_ENV_FILE= $(BIN)/python scripts/chaos.py
 
-# Not part of `make test`: about 30 minutes on 2 cores. The engine (Temporal dev server,
+# Not part of `make test`: about 40 minutes on 2 cores (a 1,000,000-item run included). The engine (Temporal dev server,
 # worker, sandbox, all real processes on 127.0.0.1) against a bare asyncio loop and
 # spotipy on the reference library; writes docs/performance.md and bench/results.json
 # (bench/run.py; `--quick` for a trial of a couple of minutes).
