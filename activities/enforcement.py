@@ -159,22 +159,23 @@ class EnforcementActivities(SpotifyActivities):
         applied = _Applied.recalled(keep_alive.details)
         latest: ApiTraffic | None = None
         left = [chunk for chunk in request.chunks if chunk not in applied.chunks]
-        claimed: list[ActionItemRecord] | None = None
+
+        def stopping() -> bool:
+            return stop.is_set() or activity.is_worker_shutdown()
+
+        # The first chunk is claimed alone; each next one with the end of the one before.
+        claimed = None
+        if left and not stopping():
+            claimed = await self._ledger.claim_chunk(request.batch_id, left[0])
         for index, chunk in enumerate(left):
-            if claimed is None:  # the first chunk; the others come claimed with the last end
-                if stop.is_set() or activity.is_worker_shutdown():
-                    break
-                claimed = await self._ledger.claim_chunk(request.batch_id, chunk)
-            after = left[index + 1] if index + 1 < len(left) else None
-            if stop.is_set() or activity.is_worker_shutdown():
-                after = None  # the chunk in hand is the last
+            if claimed is None:  # stopped: the chunk in hand was the last
+                break
+            after = None if stopping() or index + 1 == len(left) else left[index + 1]
             end = await self._apply_chunk(request.batch_id, chunk, claimed, client, traffic, after)
             latest, claimed = end.traffic, end.claimed
             applied = applied.add(chunk, end.tallies, _legacy_operations(client))
             # Where a retry carries on from (the ledger says the same, read again).
             keep_alive.beat(applied.model_dump(mode="json"))
-            if claimed is None:
-                break
         if latest is None:
             latest = await self._ledger.traffic(request.batch_id)
         return ChunkOutcome(
