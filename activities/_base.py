@@ -122,25 +122,39 @@ async def kept_alive(every: timedelta = HEARTBEAT_EVERY) -> AsyncIterator[KeepAl
             await task
 
 
-async def until_stopped(work: Callable[[asyncio.Event], Coroutine[Any, Any, T]]) -> T:
+async def until_stopped(
+    work: Callable[[asyncio.Event], Coroutine[Any, Any, T]],
+    *,
+    run_at_most: timedelta | None = None,
+) -> T:
     """Runs ``work(stop)`` and returns what it returns. A cancellation of the activity
     (the workflow's, on a pause or a cancel; or the worker's, shutting down) does not
     interrupt it: it sets ``stop``, which ``work`` checks between two steps, and the
     activity completes with what was done (a step half done would leave a request
-    unanswered, and its items to be sent again)."""
+    unanswered, and its items to be sent again). ``run_at_most``: ``stop`` is set then
+    too, and the caller hands back the steps it has not begun."""
     stop = asyncio.Event()
     task = asyncio.create_task(work(stop))
-    while True:
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.done():
-                raise
-            stop.set()
-            # Python 3.11+: without uncancel, the next await would raise again at once.
-            current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
+    timer = (
+        None
+        if run_at_most is None
+        else asyncio.get_running_loop().call_later(run_at_most.total_seconds(), stop.set)
+    )
+    try:
+        while True:
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if task.done():
+                    raise
+                stop.set()
+                # Python 3.11+: without uncancel, the next await would raise again at once.
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 def _backs_off(error: ApplicationError) -> bool:

@@ -57,6 +57,7 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 
 from activities import metrics
 from activities._failures import activity_error, compact
+from activities._fair_line import FairLine, NoTurn
 from enforcer.config import Settings
 from enforcer.ledger import Ledger
 from enforcer.models import HELD_BACK, SENT, WITHDRAWN
@@ -146,6 +147,12 @@ class RateGate:
             await self._read_the_ledger()
             # A penalty found in the ledger, or a 429 of this worker's meanwhile.
             self.check_here()
+
+    def penalty_ends(self) -> datetime | None:
+        """When the penalty this worker knows of ends; None when it knows of none (no I/O)."""
+        if self._closed_until is None or self._closed_until <= self.clock():
+            return None
+        return self._closed_until
 
     def check_here(self) -> None:
         """Raises ``GateClosed`` while this worker knows of a penalty (no I/O, no await:
@@ -304,17 +311,21 @@ class _Departure:
 _TRAFFIC: ContextVar[TrafficRecorder | None] = ContextVar("spotify_traffic", default=None)
 """Whom the requests of the running activity are counted for: set per activity by
 ``WarmSpotify.client``, so that one warm client serves activities of many batches."""
+_ACCOUNT: ContextVar[str] = ContextVar("spotify_account", default="")
+"""Whose turn in the fair line the running activity's requests take (``WarmSpotify.client``)."""
 
 
 class GatedTransport(httpx.AsyncBaseTransport):
-    """Checks the gate before every Web API request; closes it on every 429; counts
-    what it lets through and what it holds back for the running activity's traffic
-    recorder (a context variable: one transport serves every activity of a worker)."""
+    """Gives every Web API request its account's turn in the fair line, checks the gate
+    before it leaves, closes the gate on every 429; counts what it lets through and what
+    it holds back for the running activity's traffic recorder (context variables: one
+    transport serves every activity of a worker)."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport, gate: RateGate, api_base_url: str) -> None:
         self._inner = inner
         self._gate = gate
         self._api = api_base_url.rstrip("/")
+        self.line = FairLine(gate.penalty_ends, gate.clock)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not str(request.url).startswith(self._api):
@@ -323,7 +334,37 @@ class GatedTransport(httpx.AsyncBaseTransport):
         endpoint = str(named or f"{request.method} {request.url.path}")
         # A metric's label never carries an ID: a request without its template is unnamed.
         label = endpoint if named else f"{request.method} (unnamed)"
-        traffic = _TRAFFIC.get()
+        traffic, account = _TRAFFIC.get(), _ACCOUNT.get()
+        again = False
+        while True:
+            held: list[tuple[datetime, datetime]] = []
+            try:
+                async with self.line.turn(account, again=again) as turn:
+                    held = turn.held
+                    return await self._sent(request, endpoint, label, traffic)
+            except NoTurn as turned_away:
+                now = self._gate.clock()
+                if traffic is not None:
+                    await traffic.held_back(endpoint, now, now + _SHORTEST_WAIT)
+                raise GateClosed(now + _SHORTEST_WAIT, str(turned_away)) from None
+            except GateClosed as closed:
+                # Another request's 429 closed the gate after this one's turn came: the
+                # turn is given back, and a short penalty waited out at the head of the
+                # account's requests.
+                self.line.unused(account)
+                if not self.line.waits_out(closed.until):
+                    raise
+                again = True
+            finally:
+                # A penalty held it in line: its owner waited. Written once its place in
+                # the window is given back, off the other requests' way.
+                if traffic is not None:
+                    for start, end in held:
+                        await traffic.waited(start, end)
+
+    async def _sent(
+        self, request: httpx.Request, endpoint: str, label: str, traffic: TrafficRecorder | None
+    ) -> httpx.Response:
         try:
             await self._gate.check()
         except GateClosed as closed:
@@ -347,9 +388,12 @@ class GatedTransport(httpx.AsyncBaseTransport):
         self, request: httpx.Request, label: str, traffic: TrafficRecorder | None = None
     ) -> httpx.Response:
         response = await self._inner.handle_async_request(request)
-        if response.status_code == 429:
+        if response.status_code != 429:
+            self.line.admitted()
+        else:
             # The gate first (this worker's memory closes before anything else runs),
             # then the bookkeeping.
+            self.line.refused(_ACCOUNT.get())
             await response.aread()
             wait = timedelta(seconds=math.ceil(retry_after_seconds(response)))
             now = self._gate.clock()
@@ -406,11 +450,12 @@ class WarmSpotify:
         not write are written when the client is given back."""
         if traffic is None and traffic_owner is not None:
             traffic = TrafficRecorder(self._ledger, traffic_owner)
-        token = _TRAFFIC.set(traffic)
+        token, account = _TRAFFIC.set(traffic), _ACCOUNT.set(account_id)
         try:
             async with self._clients.client(account_id) as client:
                 yield client
         finally:
+            _ACCOUNT.reset(account)
             _TRAFFIC.reset(token)
             if traffic is not None:
                 await traffic.flush()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
@@ -61,6 +62,12 @@ from enforcer.spotify.errors import BadRequest, EndpointGone, Forbidden, NotFoun
 from enforcer.spotify.limits import LIBRARY_URIS_PER_CALL, PLAYLIST_ITEMS_PER_CALL
 
 ERRORS_IN_SUMMARY: Final = 20
+HAND_BACK_AFTER: Final = timedelta(seconds=45)
+"""An activity that has run this long hands back the chunks it has not begun, which the
+batch gives to a new activity: where many accounts share the app's budget, a request may
+wait up to ``LONGEST_IN_LINE`` for its turn (``activities._fair_line``), and the chunk in
+hand then still ends well inside the chunk activity's two-minute start-to-close timeout;
+the rest is dispatched anew through Temporal's fair queue."""
 
 # Spotify refused these for good: the items end failed (a malformed request) or skipped
 # (Spotify will not let this app or person do it), with Spotify's reason.
@@ -137,15 +144,17 @@ class EnforcementActivities(SpotifyActivities):
     @activity.defn(name="apply_enforcement_chunks")
     async def apply_chunks(self, request: ChunksRequest) -> ChunkOutcome:
         """One Spotify call per chunk (none for a chunk a retry finds done), chunk after
-        chunk; it stops after the chunk in hand when cancelled (a pause, a cancel) or
-        when its worker shuts down, and says which chunks it finished."""
+        chunk; it stops after the chunk in hand when cancelled (a pause, a cancel),
+        when its worker shuts down or when it has run ``HAND_BACK_AFTER``, and says
+        which chunks it finished."""
         traffic = self._chunk_traffic(request.batch_id)
         async with (
             kept_alive() as keep_alive,
             self._client(request.account_id, traffic=traffic) as client,
         ):
             return await until_stopped(
-                lambda stop: self._apply_chunks(request, client, traffic, keep_alive, stop)
+                lambda stop: self._apply_chunks(request, client, traffic, keep_alive, stop),
+                run_at_most=HAND_BACK_AFTER,
             )
 
     async def _apply_chunks(

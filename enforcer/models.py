@@ -450,6 +450,10 @@ class PlanningProgress(DomainModel):
 # Enforcement -----------------------------------------------------------------------
 
 
+MOST_IN_FLIGHT: Final = 32
+"""The most Spotify requests a batch may keep in flight, and a worker process at once."""
+
+
 class EnforcementRequest(DomainModel):
     """Carry out a stored plan. The workflow ID ``enforce/{account}/{plan}`` makes a
     second start of the same plan join the first or return its result."""
@@ -459,7 +463,7 @@ class EnforcementRequest(DomainModel):
     account_label: str | None = None
     """What the workflow's unencrypted fields (its search attributes) call the account
     when payloads are encrypted; None: the account ID itself."""
-    max_in_flight: int = Field(default=4, ge=1, le=32)
+    max_in_flight: int = Field(default=4, ge=1, le=MOST_IN_FLIGHT)
     """Chunk activities running at once; the chunks of one playlist always run in order."""
     atomic: bool = False
     """All or nothing: a batch that ends with a failed item, or cancelled, is rolled back."""
@@ -796,7 +800,7 @@ class KeepRequest(DomainModel):
     account_label: str | None = None
     """What workflow IDs and search attributes call the account (see EnforcementRequest)."""
     options: PlanOptions = PlanOptions()
-    max_in_flight: int = Field(default=4, ge=1, le=32)
+    max_in_flight: int = Field(default=4, ge=1, le=MOST_IN_FLIGHT)
     settle_seconds: float = Field(default=5.0, ge=0, le=600)
     """The blocklist must stay unchanged this long before a run plans: ten additions in
     a row make one run, not ten."""
@@ -867,7 +871,7 @@ class RollbackRequest(DomainModel):
     account_label: str | None = None
     """What the workflow's unencrypted fields (its search attributes) call the account
     when payloads are encrypted; None: the account ID itself."""
-    max_in_flight: int = Field(default=4, ge=1, le=32)
+    max_in_flight: int = Field(default=4, ge=1, le=MOST_IN_FLIGHT)
     """Chunks restored at once; the chunks of one playlist go one after another."""
     chunks_per_run: int | None = Field(default=None, ge=1)
     """Continue as new after this many chunks; None: when the run's history is full."""
