@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import subprocess
 import sysconfig
 import uuid
 from collections.abc import AsyncIterator
@@ -74,6 +75,20 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def temporal_schedule_list(env: WorkflowEnvironment) -> str:
+    """What ``temporal schedule list`` (the venv's Temporal CLI) prints for ``env``'s
+    server: the schedules as Temporal's own tool lists them."""
+    address = env.client.service_client.config.target_host
+    done = subprocess.run(  # noqa: S603 - the venv's Temporal CLI, fixed arguments
+        [installed_binary(DEV_SERVER_BINARY), "schedule", "list", "--address", address],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout
 
 
 @pytest.fixture(scope="session")
