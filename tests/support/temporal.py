@@ -54,10 +54,16 @@ FAIRNESS_ON: Final = ("--dynamic-config-value", "matching.enableFairness=true")
 """The dev server dispatches each account's chunk activities by fairness key."""
 
 
-async def start_dev_server(*, ui_port: int | None = None) -> WorkflowEnvironment:
+async def start_dev_server(
+    *, ui_port: int | None = None, port: int | None = None, database: str | None = None
+) -> WorkflowEnvironment:
     """A real Temporal dev server with the project's search attributes registered; with
-    its Web UI on ``ui_port`` when given."""
+    its Web UI on ``ui_port`` when given. With ``database`` (a SQLite file) it keeps its
+    state there, so a server started again on the same ``port`` and file carries on
+    where the stopped one was (in memory otherwise)."""
     return await WorkflowEnvironment.start_local(
+        port=port,
+        dev_server_database_filename=database,
         dev_server_existing_path=installed_binary(DEV_SERVER_BINARY),
         search_attributes=search_attributes.ALL,
         data_converter=pydantic_data_converter,
