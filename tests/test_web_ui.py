@@ -20,10 +20,13 @@ the screenshot of the batch's page (``docs/web-ui-batch.png`` is made so).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,8 +37,9 @@ from playwright.sync_api import Browser, FrameLocator, Page, expect, sync_playwr
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.cli import Cli
-from tests.support.temporal import free_port, start_dev_server
+from tests.support.temporal import free_port, start_dev_server, temporal_schedule_list
 from tests.test_starter_enforce import planned
+from tests.workflows.test_keep_enforced import until
 from workflows.enforcement import enforcement_workflow_id
 from workflows.rollback import rollback_workflow_id
 
@@ -43,6 +47,9 @@ INSTALL_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "install-c
 SCREENSHOT_VARIABLE = "ENFORCER_WEB_UI_SCREENSHOT"
 RENDER_TIMEOUT_MS = 20_000
 """How long the Web UI (a JavaScript app) may take to render a page and its metadata."""
+RELOAD_PATIENCE = 60.0
+"""Seconds a page is reloaded for news that reaches the Web UI late (the Schedules list
+is read from Temporal's visibility store, which follows the schedule with a delay)."""
 KIND_NAMES = {
     "liked_song": "liked songs",
     "playlist_item": "playlist entries",
@@ -202,3 +209,93 @@ def the_rollback_page_tells_it(browser: Browser, web_ui: WebUi, plan: dict[str, 
     expect(back).to_have_attribute(
         "href", f"/namespaces/default/workflows/{quote(batch_id, safe='')}"
     )
+
+
+def test_the_web_ui_shows_the_schedule_its_last_run_and_that_pause_stopped_it(
+    enforcer_cli: Cli, web_ui: WebUi, chromium: str
+) -> None:
+    cli = enforcer_cli
+    # A day between runs: the one run here is the one `schedule trigger` starts.
+    cli.ok("schedule", "create", "--every", "1d", "--settle", "0")
+    try:
+        until("temporal schedule list", lambda: "keep/alice" in temporal_schedule_list(web_ui.env))
+        assert "runs now" in cli.ok("schedule", "trigger")
+        run = until("the triggered run to end", lambda: ended_runs(cli))[-1]
+        assert run["state"] == "completed", run
+        assert "is paused" in cli.ok("schedule", "pause")
+        with browser_of(chromium) as browser:
+            the_schedules_page_lists_it_paused(browser, web_ui, run["run_id"])
+            the_schedule_page_shows_it_paused_and_its_run(browser, web_ui, run["run_id"])
+    finally:
+        cli("schedule", "delete")
+
+
+def ended_runs(cli: Cli) -> list[dict[str, Any]] | None:
+    """The schedule's recent runs once there is one and none is going on."""
+    runs: list[dict[str, Any]] = json.loads(cli.ok("schedule", "show", "--format", "json"))[
+        "recent_runs"
+    ]
+    return runs if runs and all(run["state"] != "running" for run in runs) else None
+
+
+def reloaded_until(page: Page, url: str, shows_it: Callable[[], None]) -> None:
+    """Opens ``url`` again until ``shows_it`` (Playwright's expectations) holds: a page of
+    the Web UI shows what it read when it loaded, and is not refreshed by itself."""
+    deadline = time.monotonic() + RELOAD_PATIENCE
+    while True:
+        page.goto(url)
+        try:
+            shows_it()
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+
+
+def the_schedules_page_lists_it_paused(browser: Browser, web_ui: WebUi, run_id: str) -> None:
+    """The Schedules page: a row for keep/alice, paused, its workflow type, its last run."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1280})
+    page.set_default_timeout(RENDER_TIMEOUT_MS)
+    row = page.get_by_role("row").filter(has_text="keep/alice")
+
+    def shows_it() -> None:
+        expect(row.get_by_test_id("execution-status")).to_have_text("Paused", timeout=5_000)
+
+    reloaded_until(page, f"{web_ui.url}/namespaces/default/schedules", shows_it)
+    expect(row).to_have_count(1)
+    expect(row.get_by_role("link", name="keep/alice", exact=True)).to_have_attribute(
+        "href", f"/namespaces/default/schedules/{quote('keep/alice', safe='')}"
+    )
+    expect(row).to_contain_text("KeepEnforcedWorkflow")
+    expect(row).to_contain_text("Every 1 day(s)")
+    last_run = row.locator(f'a[href^="/namespaces/default/workflows/{quote(run_id, safe="")}/"]')
+    expect(last_run).to_have_count(1)
+    page.close()
+
+
+def the_schedule_page_shows_it_paused_and_its_run(
+    browser: Browser, web_ui: WebUi, run_id: str
+) -> None:
+    """keep/alice's own page: paused (by whom, in its note), its policy, and the run that
+    `schedule trigger` started among its recent runs, completed, with a link to it."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1280})
+    page.set_default_timeout(RENDER_TIMEOUT_MS)
+    recent = page.get_by_role("tabpanel").get_by_role("listitem").filter(has_text=run_id)
+
+    def shows_it() -> None:
+        expect(recent.get_by_test_id("execution-status")).to_have_text("Completed", timeout=5_000)
+
+    url = f"{web_ui.url}/namespaces/default/schedules/{quote('keep/alice', safe='')}"
+    reloaded_until(page, url, shows_it)
+    title = page.get_by_test_id("schedule-name")
+    expect(title).to_contain_text("keep/alice")
+    expect(title.get_by_test_id("execution-status")).to_have_text("Paused")
+    expect(page.get_by_role("button", name="Unpause")).to_be_visible()
+    expect(page.get_by_text("paused by starter.py schedule pause")).to_be_visible()
+    body = page.locator("body")
+    expect(body).to_contain_text(re.compile(r"Overlap Policy\s*Skip"))
+    expect(body).to_contain_text(re.compile(r"Catchup Window Policy\s*1 day"))
+    expect(recent.get_by_role("link", name=run_id)).to_have_attribute(
+        "href", re.compile(f"^/namespaces/default/workflows/{re.escape(quote(run_id, safe=''))}/")
+    )
+    page.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import subprocess
 import sysconfig
 import uuid
 from collections.abc import AsyncIterator
@@ -53,10 +54,16 @@ FAIRNESS_ON: Final = ("--dynamic-config-value", "matching.enableFairness=true")
 """The dev server dispatches each account's chunk activities by fairness key."""
 
 
-async def start_dev_server(*, ui_port: int | None = None) -> WorkflowEnvironment:
+async def start_dev_server(
+    *, ui_port: int | None = None, port: int | None = None, database: str | None = None
+) -> WorkflowEnvironment:
     """A real Temporal dev server with the project's search attributes registered; with
-    its Web UI on ``ui_port`` when given."""
+    its Web UI on ``ui_port`` when given. With ``database`` (a SQLite file) it keeps its
+    state there, so a server started again on the same ``port`` and file carries on
+    where the stopped one was (in memory otherwise)."""
     return await WorkflowEnvironment.start_local(
+        port=port,
+        dev_server_database_filename=database,
         dev_server_existing_path=installed_binary(DEV_SERVER_BINARY),
         search_attributes=search_attributes.ALL,
         data_converter=pydantic_data_converter,
@@ -74,6 +81,20 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def temporal_schedule_list(env: WorkflowEnvironment) -> str:
+    """What ``temporal schedule list`` (the venv's Temporal CLI) prints for ``env``'s
+    server: the schedules as Temporal's own tool lists them."""
+    address = env.client.service_client.config.target_host
+    done = subprocess.run(  # noqa: S603 - the venv's Temporal CLI, fixed arguments
+        [installed_binary(DEV_SERVER_BINARY), "schedule", "list", "--address", address],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout
 
 
 @pytest.fixture(scope="session")

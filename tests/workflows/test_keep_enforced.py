@@ -12,9 +12,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import os
-import subprocess
-import sysconfig
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -25,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from enforcer.session import open_ledger, token_store
 from enforcer.spotify.auth import utc_now
 from tests.support.cli import BLOCKED_BAND, Cli
+from tests.support.temporal import temporal_schedule_list
 
 T = TypeVar("T")
 
@@ -123,20 +121,6 @@ def band_items_left(cli: Cli) -> list[str]:
         + [a for a in library["followed_artists"] if a == BLOCKED_BAND]
         + [i["uri"] for i in mix["items"] if i.get("uri", "").rsplit(":", 1)[-1] in band_tracks]
     )
-
-
-def temporal_schedule_list(temporal_env: WorkflowEnvironment) -> str:
-    """``temporal schedule list`` of the venv's Temporal CLI against the test server."""
-    binary = os.path.join(sysconfig.get_path("scripts"), "temporal")
-    address = temporal_env.client.service_client.config.target_host
-    done = subprocess.run(  # noqa: S603 - the venv's Temporal CLI, fixed arguments
-        [binary, "schedule", "list", "--address", address],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return done.stdout
 
 
 def test_a_schedule_enforces_what_each_period_brings_and_pause_stops_it(
