@@ -18,9 +18,9 @@ budget of calls per rolling window throughout:
    account: the small one's time beside the big one against what its share (one half
    of the budget, two accounts active) allows: at most twice its time alone.
 
-Not (yet) a plugged section of bench/run.py: it imports bench.run's world (so bench.run
-would have to import it lazily) and adds minutes to a full run; its figures are reported
-by hand until it is wired.
+Also a plugged section of a full ``make bench`` (``measure_alone``: bench/run.py imports
+this module only when it gets there, this module importing bench.run's world), which
+puts its figures in docs/performance.md and its two targets in the page's table.
 
 Invariants: every figure comes from this run; the sandbox refuses (429) every call past
 the budget, so the aggregate cannot exceed it and the 429s and violations say how hard
@@ -292,6 +292,45 @@ async def measure(
         },
         "equal_work": equal,
         "big_beside_small": big,
+    }
+
+
+async def measure_alone(sizes: Sizes = FULL) -> dict[str, Any]:
+    """The whole measurement, with fairness on, in a directory and processes of its own;
+    its figures flat (figure -> value, with its settings), as a plugged section of
+    bench/run.py."""
+    with tempfile.TemporaryDirectory(prefix="bench-fairness-") as directory:
+        children = Children(Path(directory))
+        try:
+            figures = await measure(sizes, Path(directory), children, fairness=True, cap=None)
+        finally:
+            children.stop_all()
+    return flat(figures, sizes)
+
+
+def flat(figures: dict[str, Any], sizes: Sizes) -> dict[str, Any]:
+    equal, big = figures["equal_work"], figures["big_beside_small"]
+    settings = figures["settings"]
+    return {
+        "settings": f"{sizes.accounts} accounts of {settings['library']}; the big one "
+        f"{settings['big_library']}; {settings['budget']}; Temporal fairness: "
+        f"{settings['fairness']}; worker cap {settings['worker_spotify_activities_per_second']:g} "
+        f"Spotify activities/s, {settings['max_in_flight']} in flight a batch",
+        "equal_fastest_s": equal["fastest_s"],
+        "equal_slowest_s": equal["slowest_s"],
+        "slowest_over_fastest": equal["slowest_over_fastest"],
+        "equal_calls": equal["app"]["calls"],
+        "equal_refused_429": equal["app"]["refused_429"],
+        "equal_violations": equal["app"]["violations"],
+        "equal_admitted_per_s": equal["app"]["admitted_per_s"],
+        "budget_per_s": equal["app"]["budget_per_s"],
+        "small_alone_s": big["small_alone_s"],
+        "small_beside_big_s": big["small_beside_big_s"],
+        "beside_over_alone": big["beside_over_alone"],
+        "big_finished_s": big["big"]["finished_s"],
+        "big_calls": big["app"]["calls"],
+        "big_refused_429": big["app"]["refused_429"],
+        "big_violations": big["app"]["violations"],
     }
 
 

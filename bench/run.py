@@ -232,6 +232,13 @@ async def _planning_memory() -> dict[str, Any]:
     return {"settings": f"libraries of {sizes} scanned items, a fresh worker each", **figures}
 
 
+async def _fairness() -> dict[str, Any]:
+    # Imported here: bench.fairness builds on this module's world.
+    from bench import fairness
+
+    return await fairness.measure_alone()
+
+
 PLUGGED_SECTIONS: Final = (
     PluggedSection(
         "chunk_cost", "One write call: worker against bare loop", "bench/chunk_cost.py", _chunk_cost
@@ -242,9 +249,16 @@ PLUGGED_SECTIONS: Final = (
         "bench/planning_memory.py",
         _planning_memory,
     ),
+    PluggedSection(
+        "fairness",
+        "Many accounts, one app budget",
+        "bench/fairness.py",
+        _fairness,
+    ),
 )
-"""Measurements of bench/chunk_cost.py and bench/planning_memory.py, made by the full run
-only: ``--quick`` (the suite's) leaves them out; each script runs on its own too."""
+"""Measurements of bench/chunk_cost.py, bench/planning_memory.py and bench/fairness.py,
+made by the full run only: ``--quick`` (the suite's) leaves them out; each script runs
+on its own too."""
 
 
 # The world ----------------------------------------------------------------------------------
@@ -1194,7 +1208,7 @@ def _get(data: dict[str, Any], *path: str) -> Any:
 
 
 def targets(sections: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each target of issue [E] against its figure; a missed one names its cause."""
+    """Each target of issues [E] and [G] against its figure; a missed one names its cause."""
     found: list[dict[str, Any]] = []
 
     def target(figure: str, wanted: str, value: Any, met: bool | None, cause: str) -> None:
@@ -1286,6 +1300,25 @@ def targets(sections: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             and replanned["saved_album_pages"] <= 1
             and replanned["same_plan"],
             "the re-plan read what its previous scan held (see calls_by_endpoint)",
+        )
+    fair = sections.get("fairness")
+    if fair and "slowest_over_fastest" in fair:
+        from bench.fairness import SLOWEST_OVER_FASTEST, SMALL_BESIDE_BIG_OVER_ALONE
+
+        equal, beside = fair["slowest_over_fastest"], fair["beside_over_alone"]
+        target(
+            "20 accounts of equal work under one budget: slowest / fastest finish",
+            f"<= {SLOWEST_OVER_FASTEST:g}",
+            equal,
+            equal <= SLOWEST_OVER_FASTEST,
+            f"finishes {fair['equal_fastest_s']}-{fair['equal_slowest_s']} s",
+        )
+        target(
+            "a small account beside one with 10x the work: its time / its time alone",
+            f"<= {SMALL_BESIDE_BIG_OVER_ALONE:g}",
+            beside,
+            beside <= SMALL_BESIDE_BIG_OVER_ALONE,
+            f"alone {fair['small_alone_s']} s, beside {fair['small_beside_big_s']} s",
         )
     for run in _get(sections, "call_bounds", "scan") or []:
         target(
