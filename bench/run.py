@@ -27,9 +27,13 @@ and the spotipy script. Sections, in the order they run:
    time against calls / budget x window, and the sandbox's violations.
 6. spotipy: the same removals scripted with spotipy, one call after another; then again
    with one 429 carrying Retry-After injected (the sandbox's ``storm`` fault), timed.
-7. plugged sections (``PLUGGED_SECTIONS``, full runs only): one write call in a worker
-   against a bare loop (bench/chunk_cost.py) and planning memory at 10,000 and 100,000
-   items (bench/planning_memory.py).
+7. a scheduled run after an edit (issue [G]): the reference library enforced, then 3
+   blocked songs liked and 2 added to one playlist, then one ``KeepEnforcedWorkflow``
+   run: removals, write calls, and which playlists it read.
+8. plugged sections (``PLUGGED_SECTIONS``, full runs only): one write call in a worker
+   against a bare loop (bench/chunk_cost.py), planning memory at 10,000 and 100,000
+   items (bench/planning_memory.py), and 20 accounts under one budget
+   (bench/fairness.py).
 
 Invariants: every figure comes from this run (nothing is carried over from an earlier
 one); calls are what the sandbox counted, its counters reset before each phase (they are
@@ -98,6 +102,8 @@ from enforcer.models import (  # noqa: E402
     EnforcementRequest,
     EnforcementSummary,
     EntityType,
+    KeepRequest,
+    KeepRunSummary,
     PlannedAction,
     PlanRequest,
     PlanResult,
@@ -114,6 +120,7 @@ from enforcer.spotify.limits import (  # noqa: E402
 from worker import DEFAULT_SPOTIFY_ACTIVITIES_PER_SECOND  # noqa: E402
 from workflows.connection import configured_data_converter  # noqa: E402
 from workflows.enforcement import EnforcementWorkflow, enforcement_workflow_id  # noqa: E402
+from workflows.keep import KeepEnforcedWorkflow, keep_schedule_id  # noqa: E402
 from workflows.planning import PlanningWorkflow, planning_workflow_id  # noqa: E402
 from workflows.rollback import RollbackWorkflow, rollback_workflow_id  # noqa: E402
 
@@ -1159,11 +1166,117 @@ async def with_spotipy(bench: Bench, world: World) -> None:
     )
 
 
+LIBRARY_WRITES: Final = ("DELETE /v1/me/library",)
+PLAYLIST_WRITES: Final = ("DELETE /v1/playlists/{playlist_id}/items",)
+
+
+async def scheduled_run(bench: Bench, world: World) -> None:
+    """Issue [G]'s edit on the reference library: planned and enforced, one run of the
+    account's schedule that finds nothing to do, then 3 blocked songs liked (saved now,
+    as a person likes them) and 2 added to one playlist (its
+    ``snapshot_id`` changed, as Spotify changes it), then one run of the account's
+    schedule (``KeepEnforcedWorkflow``, what ``schedule trigger`` starts): what it read,
+    what it wrote against the fewest writes (one library call, one playlist call)."""
+    library = bench.sizes.comparison
+    account = "bench-scheduled"
+    planned = await plan(world, library, account)
+    await enforce(world, planned)
+    # The schedule's next run finds nothing to do (it reads again the playlists the
+    # enforcement changed, whose snapshot_ids are new); the edit comes after it.
+    quiet, quiet_s, quiet_counters = await _one_scheduled_run(world, account)
+    state = await world.sandbox.user()
+    blocked = {artist.artist_id for artist in blocked_artists(planned.fixture, library.blocked)}
+    liked = {song["track_id"] for song in state["liked_songs"]}
+    new = [
+        track["id"]
+        for track in planned.fixture["catalog"]["tracks"]
+        if blocked & set(track["artist_ids"]) and track["id"] not in liked
+    ][:5]
+    if len(new) < 5:
+        raise RuntimeError(f"the library has {len(new)} blocked songs not liked, not 5")
+    now = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
+    state["liked_songs"][:0] = [{"track_id": track, "added_at": now} for track in new[:3]]
+    edited = next(p for p in state["playlists"] if isinstance(p, dict) and p["owner"] == account)
+    at = min(7, len(edited["items"]))
+    edited["items"][at:at] = [
+        {"uri": f"spotify:track:{track}", "added_at": now, "added_by": account} for track in new[3:]
+    ]
+    edited["snapshot_id"] = f"{edited['snapshot_id']}+edited"
+    response = await world.http.put(f"/__sandbox/users/{account}", json=state)
+    response.raise_for_status()
+
+    summary, seconds, counters = await _one_scheduled_run(world, account)
+    calls: dict[str, int] = counters["calls"]
+    read_playlists = _playlists_read(counters)
+    after = await world.sandbox.user()
+    still = {song["track_id"] for song in after["liked_songs"]} & set(new[:3])
+    still |= {
+        entry.get("uri", "").removeprefix("spotify:track:")
+        for playlist in after["playlists"]
+        if isinstance(playlist, dict) and playlist["id"] == edited["id"]
+        for entry in playlist["items"]
+    } & set(new[3:])
+    bench.section(
+        "scheduled_run",
+        {
+            "library": library.describe(),
+            "edit": "after enforcement and one run of the account's schedule that found "
+            "nothing to do: 3 blocked songs liked, 2 added to one playlist; then one run "
+            "of the schedule (KeepEnforcedWorkflow, settle 0 s)",
+        },
+        seconds=round(seconds, 2),
+        reads=sum(n for endpoint, n in calls.items() if endpoint.startswith("GET ")),
+        playlists_read=len(read_playlists),
+        only_the_edited_playlist_read=read_playlists == [edited["id"]],
+        liked_song_pages=calls.get("GET /v1/me/tracks", 0),
+        saved_album_pages=calls.get("GET /v1/me/albums", 0),
+        removed=sum(summary.removed().by_kind.values()),
+        library_write_calls=sum(calls.get(endpoint, 0) for endpoint in LIBRARY_WRITES),
+        playlist_write_calls=sum(calls.get(endpoint, 0) for endpoint in PLAYLIST_WRITES),
+        write_calls=sum(n for endpoint, n in calls.items() if not endpoint.startswith("GET ")),
+        left_in_library=len(still),
+        batches=len(summary.batches),
+        calls_by_endpoint=calls,
+        run_before_the_edit={
+            "batches": len(quiet.batches),
+            "reads": calls_received(quiet_counters),
+            "playlists_read": len(_playlists_read(quiet_counters)),
+            "seconds": round(quiet_s, 2),
+        },
+    )
+
+
+async def _one_scheduled_run(
+    world: World, account: str
+) -> tuple[KeepRunSummary, float, dict[str, Any]]:
+    """One run of the account's schedule, its counters reset first: its summary, its
+    seconds and what the sandbox counted."""
+    await world.sandbox.reset_counters()
+    started = time.perf_counter()
+    async with asyncio.timeout(BATCH_WITHIN):
+        summary: KeepRunSummary = await world.client.execute_workflow(
+            KeepEnforcedWorkflow.run,
+            KeepRequest(account_id=account, settle_seconds=0, max_in_flight=MAX_IN_FLIGHT),
+            id=f"{keep_schedule_id(account)}-bench-{uuid.uuid4().hex[:8]}",
+            task_queue=TASK_QUEUE,
+        )
+    seconds = time.perf_counter() - started
+    print(f"  {account}: a scheduled run took {seconds:.1f} s", flush=True)
+    return summary, seconds, await world.counters()
+
+
+def _playlists_read(counters: dict[str, Any]) -> list[str]:
+    """The playlists whose items the counted requests read."""
+    by_resource = counters["calls_by_resource"]
+    return sorted({p for endpoint in PLAYLIST_ITEM_READS for p in by_resource.get(endpoint, {})})
+
+
 PHASES: Final = (
     ("engine vs loop, call bounds, history events, rollback", comparison),
     ("worker memory", memory),
     ("rate budget", rate_budget),
     ("spotipy", with_spotipy),
+    ("a scheduled run after an edit", scheduled_run),
 )
 
 
@@ -1300,6 +1413,20 @@ def targets(sections: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             and replanned["saved_album_pages"] <= 1
             and replanned["same_plan"],
             "the re-plan read what its previous scan held (see calls_by_endpoint)",
+        )
+    kept = sections.get("scheduled_run")
+    if kept:
+        target(
+            "scheduled run after 3 liked + 2 in one playlist: removed; writes; playlists read",
+            "5; 2 (1 library + 1 playlist); only the edited one",
+            f"{kept['removed']}; {kept['write_calls']}; {kept['playlists_read']}",
+            kept["removed"] == 5
+            and kept["library_write_calls"] == 1
+            and kept["playlist_write_calls"] == 1
+            and kept["write_calls"] == 2
+            and kept["only_the_edited_playlist_read"]
+            and kept["left_in_library"] == 0,
+            "see the section's calls by endpoint",
         )
     fair = sections.get("fairness")
     if fair and "slowest_over_fastest" in fair:
@@ -1447,6 +1574,7 @@ SECTION_TITLES: Final = {
     "spotipy": "The same removals with spotipy",
     "rollback": "Rollback: calls against the least any rollback could make",
     "replan": "Planning again an unchanged library",
+    "scheduled_run": "A scheduled run after an edit",
 }
 
 
@@ -1574,6 +1702,33 @@ def write_report(path: Path, results: dict[str, Any]) -> None:
                 ],
             )
             lines.append("")
+        elif name == "scheduled_run":
+            lines += _table(
+                [section],
+                [
+                    "removed",
+                    "write_calls",
+                    "library_write_calls",
+                    "playlist_write_calls",
+                    "reads",
+                    "playlists_read",
+                    "only_the_edited_playlist_read",
+                    "liked_song_pages",
+                    "left_in_library",
+                    "seconds",
+                ],
+            )
+            quiet = section["run_before_the_edit"]
+            lines += [
+                "",
+                f"Calls by endpoint: {_cell(section['calls_by_endpoint'])}.",
+                "",
+                f"The run before the edit (the library obeyed the blocklist): "
+                f"{_cell(quiet['batches'])} batches, {_cell(quiet['reads'])} reads, "
+                f"{_cell(quiet['playlists_read'])} playlists read again (those the "
+                f"enforcement changed), {_cell(quiet['seconds'])} s.",
+                "",
+            ]
         elif name == "rate_budget":
             rows = [{"phase": phase, **section[phase]} for phase in ("enforcement", "rollback")]
             lines += _table(

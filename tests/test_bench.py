@@ -24,6 +24,7 @@ SECTIONS = (
     "rate_budget",
     "spotipy",
     "rollback",
+    "scheduled_run",
 )
 
 
@@ -101,6 +102,16 @@ def test_quick_bench_writes_every_section_with_figures(tmp_path: Path) -> None:
     assert replanned["same_plan"] is True
     assert replanned["playlist_item_reads"] == 0
     assert replanned["replan_reads"] < replanned["first_plan_reads"]
+    # Issue [G]: after 3 blocked songs liked and 2 added to one playlist, the scheduled
+    # run removes those 5 with one library call and one playlist call, reading only
+    # that playlist's items.
+    kept = sections["scheduled_run"]
+    assert kept["removed"] == 5
+    assert kept["left_in_library"] == 0
+    assert (kept["library_write_calls"], kept["playlist_write_calls"]) == (1, 1)
+    assert kept["write_calls"] == 2
+    assert kept["only_the_edited_playlist_read"] is True
+    assert kept["run_before_the_edit"]["batches"] == 0  # nothing to do: no empty batch
     rollback = sections["rollback"]
     assert rollback["library_back_exactly"] is True
     assert rollback["calls"] >= rollback["lower_bound"] > 0
