@@ -319,18 +319,12 @@ def flat(figures: dict[str, Any], sizes: Sizes) -> dict[str, Any]:
         "equal_fastest_s": equal["fastest_s"],
         "equal_slowest_s": equal["slowest_s"],
         "slowest_over_fastest": equal["slowest_over_fastest"],
-        "equal_calls": equal["app"]["calls"],
-        "equal_refused_429": equal["app"]["refused_429"],
-        "equal_violations": equal["app"]["violations"],
-        "equal_admitted_per_s": equal["app"]["admitted_per_s"],
-        "budget_per_s": equal["app"]["budget_per_s"],
+        **{f"equal_{name}": value for name, value in equal["app"].items()},
         "small_alone_s": big["small_alone_s"],
         "small_beside_big_s": big["small_beside_big_s"],
         "beside_over_alone": big["beside_over_alone"],
         "big_finished_s": big["big"]["finished_s"],
-        "big_calls": big["app"]["calls"],
-        "big_refused_429": big["app"]["refused_429"],
-        "big_violations": big["app"]["violations"],
+        **{f"big_{name}": value for name, value in big["app"].items()},
     }
 
 
