@@ -30,9 +30,8 @@ and the spotipy script. Sections, in the order they run:
 7. a scheduled run after an edit (issue [G]): the reference library enforced, then 3
    blocked songs liked and 2 added to one playlist, then one ``KeepEnforcedWorkflow``
    run: removals, write calls, and which playlists it read.
-8. plugged sections (``PLUGGED_SECTIONS``, full runs only): one write call in a worker
-   against a bare loop (bench/chunk_cost.py), planning memory at 10,000 and 100,000
-   items (bench/planning_memory.py), and 20 accounts under one budget
+8. plugged sections (``PLUGGED_SECTIONS``, full runs only): planning memory at 10,000
+   and 100,000 items (bench/planning_memory.py), and 20 accounts under one budget
    (bench/fairness.py).
 
 Invariants: every figure comes from this run (nothing is carried over from an earlier
@@ -74,7 +73,8 @@ from pydantic import SecretStr  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
-from bench import chunk_cost, planning_memory  # noqa: E402
+from activities.keep import keep_schedule_id  # noqa: E402
+from bench import planning_memory  # noqa: E402
 from bench.reference import (  # noqa: E402
     REFERENCE,
     Library,
@@ -120,7 +120,7 @@ from enforcer.spotify.limits import (  # noqa: E402
 from worker import DEFAULT_SPOTIFY_ACTIVITIES_PER_SECOND  # noqa: E402
 from workflows.connection import configured_data_converter  # noqa: E402
 from workflows.enforcement import EnforcementWorkflow, enforcement_workflow_id  # noqa: E402
-from workflows.keep import KeepEnforcedWorkflow, keep_schedule_id  # noqa: E402
+from workflows.keep import KeepEnforcedWorkflow  # noqa: E402
 from workflows.planning import PlanningWorkflow, planning_workflow_id  # noqa: E402
 from workflows.rollback import RollbackWorkflow, rollback_workflow_id  # noqa: E402
 
@@ -226,13 +226,6 @@ class PluggedSection:
     measure: Callable[[], Awaitable[dict[str, Any]]]
 
 
-async def _chunk_cost() -> dict[str, Any]:
-    liked, blocked, in_flight = 3_000, 30, 4
-    figures = await chunk_cost.measure(liked=liked, blocked=blocked, in_flight=in_flight)
-    settings = f"{liked} liked songs, {blocked} artists blocked, {in_flight} chunks in flight"
-    return {"settings": settings + ", zero latency, no rate limit", **figures}
-
-
 async def _planning_memory() -> dict[str, Any]:
     figures = await planning_memory.measure_async(planning_memory.DEFAULT_SIZES)
     sizes = ", ".join(f"{size:,}" for size in planning_memory.DEFAULT_SIZES)
@@ -248,9 +241,6 @@ async def _fairness() -> dict[str, Any]:
 
 PLUGGED_SECTIONS: Final = (
     PluggedSection(
-        "chunk_cost", "One write call: worker against bare loop", "bench/chunk_cost.py", _chunk_cost
-    ),
-    PluggedSection(
         "planning_memory",
         "Planning memory",
         "bench/planning_memory.py",
@@ -263,9 +253,8 @@ PLUGGED_SECTIONS: Final = (
         _fairness,
     ),
 )
-"""Measurements of bench/chunk_cost.py, bench/planning_memory.py and bench/fairness.py,
-made by the full run only: ``--quick`` (the suite's) leaves them out; each script runs
-on its own too."""
+"""Measurements of bench/planning_memory.py and bench/fairness.py, made by the full run
+only: ``--quick`` (the suite's) leaves them out; each script runs on its own too."""
 
 
 # The world ----------------------------------------------------------------------------------
