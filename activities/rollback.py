@@ -328,6 +328,7 @@ class RollbackActivities(SpotifyActivities):
             rate_limit_wait_seconds=traffic.waited_seconds,
             calls_found_applied=finish.calls_found_applied,
             replans=finish.replans,
+            schedule_paused=finish.schedule_paused,
             duration_seconds=max((self._gate.clock() - finish.started_at).total_seconds(), 0.0),
             traffic=traffic,
             original_status=original_status,

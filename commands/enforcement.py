@@ -31,6 +31,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.keep import SCHEDULE_PREFIX
 from commands._batches import (
     BatchArgument,
     Control,
@@ -83,7 +84,6 @@ from enforcer.models import (
 )
 from workflows.connection import configured_task_queue, connect_temporal
 from workflows.enforcement import EnforcementWorkflow, enforcement_workflow_id
-from workflows.keep import SCHEDULE_PREFIX
 from workflows.rollback import RollbackWorkflow
 from workflows.search_attributes import (
     ENFORCEMENT_ACCOUNT,

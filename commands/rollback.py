@@ -498,6 +498,12 @@ def print_rollback_summary(summary: RollbackSummary) -> None:
         )
     if summary.replans:
         lines.add_row("Re-planned", f"{summary.replans} times: a playlist changed meanwhile")
+    if summary.schedule_paused is not None:
+        lines.add_row(
+            "Schedule",
+            f"{summary.schedule_paused} is paused: its runs would remove again what was "
+            "put back; `starter.py schedule unpause` once the blocklist is as you want it",
+        )
     if summary.original_status is not None and summary.original_items_back is not None:
         back = summary.original_items_back
         lines.add_row(

@@ -44,6 +44,7 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.keep import SCHEDULE_PREFIX, keep_schedule_id
 from commands._help import Command, Group
 from commands._inputs import whole_number_from
 from commands._output import Column, Facts, FormatOption, OutputFormat, emit, terminal
@@ -60,7 +61,7 @@ from commands._temporal import root_cause, temporal_error, web_ui_base
 from commands.planning import CollaborativeOption, PolicyOption
 from enforcer.models import KeepRequest, KeepRunSummary, PlanOptions, Policy
 from workflows.connection import TemporalUnreachable, configured_task_queue, connect_temporal
-from workflows.keep import SCHEDULE_PREFIX, KeepEnforcedWorkflow, keep_schedule_id, run_outcome
+from workflows.keep import KeepEnforcedWorkflow, run_outcome
 from workflows.search_attributes import ENFORCEMENT_ACCOUNT
 
 schedule_app = typer.Typer(

@@ -813,6 +813,14 @@ class BlocklistState(DomainModel):
     artists: int
 
 
+class PauseForRollback(DomainModel):
+    """A rollback about to put items back pauses the account's schedule (if any)."""
+
+    account_label: str
+    """What the schedule's ID calls the account (``keep/{account_label}``)."""
+    rollback_id: str
+
+
 class RemovedCounts(DomainModel):
     """What a batch removed (items completed), by kind and by blocked artist; an item
     matching two blocked artists counts for each."""
@@ -937,6 +945,7 @@ class FinishRollback(DomainModel):
     nothing_to_undo: int
     calls_found_applied: int
     replans: int
+    schedule_paused: str | None = None
 
 
 class RollbackState(BatchState):
@@ -946,6 +955,9 @@ class RollbackState(BatchState):
     nothing_to_undo: int = 0
     calls_found_applied: int = 0
     replans: int = 0
+    schedule_paused: str | None = None
+    """The account's schedule, paused so that its runs do not remove again what the
+    rollback puts back; None when the account has none."""
 
     def count(self, outcome: ChunkOutcome) -> None:
         super().count(outcome)
@@ -1005,3 +1017,6 @@ class RollbackSummary(DomainModel):
     when nothing of it is back)."""
     original_items_back: ItemsBack | None = None
     """The batch undone, after this rollback: how much of it is back."""
+    schedule_paused: str | None = None
+    """The account's schedule, paused by this rollback (or before it) so that its runs
+    do not remove again what was put back; None when the account has none."""

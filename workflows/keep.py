@@ -60,14 +60,6 @@ PLANNING_BUSY_LIMIT: Final = timedelta(minutes=15)
 """A run gives way (fails, the next one tries again) after waiting this long for it."""
 
 
-def keep_schedule_id(account_label: str) -> str:
-    """The account's one schedule; its runs are ``keep/{account}-{scheduled time}``."""
-    return f"keep/{account_label}"
-
-
-SCHEDULE_PREFIX: Final = keep_schedule_id("")
-
-
 @workflow.defn
 class KeepEnforcedWorkflow:
     def __init__(self) -> None:

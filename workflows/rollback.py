@@ -22,6 +22,7 @@ from workflows.policies import LEDGER_RETRY
 
 with workflow.unsafe.imports_passed_through():
     from activities import REFUSED
+    from activities.keep import ScheduleActivities
     from activities.rollback import RollbackActivities
     from enforcer.models import (
         BatchKind,
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         ChunkOutcome,
         FinishRollback,
         ItemsBack,
+        PauseForRollback,
         RestoreChunkFailure,
         RestoreChunkRequest,
         RollbackLayout,
@@ -81,6 +83,8 @@ class RollbackWorkflow(BatchWorkflow[RollbackState]):
             self._state.batch_id = layout.batch_id
             self._state.layout = layout.layout
             self._state.nothing_to_undo = layout.nothing_to_undo
+            if layout.layout.chunks:
+                await self._pause_the_schedule()
             await self._take_turn()
         else:
             self._state = self._continue_from(request.state)
@@ -130,6 +134,16 @@ class RollbackWorkflow(BatchWorkflow[RollbackState]):
                 workflow.set_current_details(f"refused: {message}")
                 raise ApplicationError(message, type=REFUSED, non_retryable=True) from None
             raise
+
+    async def _pause_the_schedule(self) -> None:
+        """Before anything is put back: the account's schedule would remove it again."""
+        self._state.schedule_paused = await workflow.execute_activity_method(
+            ScheduleActivities.pause_for_rollback,
+            PauseForRollback(account_label=self._account_label, rollback_id=self._state.batch_id),
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=LEDGER_RETRY,
+        )
+        self._show_details()
 
     def _chunk_at(self, position: int) -> int:
         """Playlists first (the enforcement removed from them last), then the library:
@@ -181,6 +195,7 @@ class RollbackWorkflow(BatchWorkflow[RollbackState]):
                 nothing_to_undo=state.nothing_to_undo,
                 calls_found_applied=state.calls_found_applied,
                 replans=state.replans,
+                schedule_paused=state.schedule_paused,
             ),
             start_to_close_timeout=timedelta(minutes=5),
             heartbeat_timeout=timedelta(minutes=1),
@@ -194,3 +209,12 @@ class RollbackWorkflow(BatchWorkflow[RollbackState]):
     def _undone_line(self, items_back: ItemsBack) -> str:
         undid = self._link_to(self._state.rollback_of)
         return f"undid {undid}: {super()._undone_line(items_back)}"
+
+    def _describe(self) -> str:
+        described = super()._describe()
+        if self._state.schedule_paused is None:
+            return described
+        return (
+            f"{described}\n\nthe schedule `{self._state.schedule_paused}` is paused: its "
+            "runs would remove again what this rollback puts back"
+        )

@@ -46,12 +46,12 @@ from temporalio.client import (
 )
 from temporalio.testing import WorkflowEnvironment
 
+from activities.keep import keep_schedule_id
 from enforcer.models import BlockedArtist
 from tests.support.cli import BLOCKED_BAND, Cli, WorkerThread, block
 from tests.support.contract import ContractRecorder
 from tests.support.temporal import free_port, start_dev_server
 from tests.workflows.test_keep_enforced import BALLAD, edit_alice, like, liked, shown, until
-from workflows.keep import keep_schedule_id
 
 INTERVAL = timedelta(seconds=5)
 OUTAGE = 4 * INTERVAL

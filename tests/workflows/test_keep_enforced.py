@@ -203,7 +203,9 @@ def test_a_schedule_enforces_what_each_period_brings_and_pause_stops_it(
         cli("schedule", "delete")
 
 
-def test_blocklist_changes_in_a_row_trigger_one_run(enforcer_cli: Cli) -> None:
+def test_blocklist_changes_in_a_row_trigger_one_run_whose_rollback_pauses_the_schedule(
+    enforcer_cli: Cli,
+) -> None:
     cli = enforcer_cli
     # A day between runs: whatever runs in this test, a blocklist change started it.
     cli.ok("schedule", "create", "--every", "1d", "--settle", "3")
@@ -236,6 +238,23 @@ def test_blocklist_changes_in_a_row_trigger_one_run(enforcer_cli: Cli) -> None:
         plan = json.loads(cli.ok("plan", "--format", "json"))
         assert plan["actions"] == []
         assert "trGoodMorning000000000" not in liked(cli)
+
+        # The person wants them back: the rollback pauses the schedule first, or a run
+        # (the next trigger, or the next day) would remove them again.
+        output = cli.ok("rollback", batch["batch_id"], "--yes", "--watch")
+        assert "keep/alice is paused: its runs would remove again" in " ".join(output.split())
+        assert "trGoodMorning000000000" in liked(cli)
+        undone = json.loads(cli.ok("status", f"rollback/{batch['batch_id']}", "--format", "json"))
+        assert undone["summary"]["schedule_paused"] == "keep/alice", undone
+        document = shown(cli)
+        assert document["paused"], document
+        assert document["note"].startswith("paused by the rollback rollback/"), document
+        result = cli("blocklist", "remove", "arIndieDuo000000000000")
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        assert "The schedule keep/alice is paused" in result.stderr
+        time.sleep(3)  # a run started now would have removed them again
+        assert "trGoodMorning000000000" in liked(cli)
+        assert len(scheduled_batches(cli)) == 1
     finally:
         cli("schedule", "delete")
 
