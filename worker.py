@@ -36,7 +36,7 @@ from temporalio.worker import Worker
 from activities import CompactFailures, RateGate, WarmSpotify, metrics
 from activities.batch import BatchActivities
 from activities.enforcement import EnforcementActivities
-from activities.keep import KeepActivities, ScheduleActivities
+from activities.keep import KeepActivities
 from activities.library import LibraryActivities
 from activities.rollback import RollbackActivities
 from enforcer.config import Settings, SettingsError, env_name
@@ -130,7 +130,6 @@ def build_worker(
     enforcement = EnforcementActivities(settings, ledger, gate, spotify=clients)
     rollback = RollbackActivities(settings, ledger, gate, spotify=clients)
     keep = KeepActivities(settings, ledger, gate, spotify=clients)
-    schedules = ScheduleActivities(client)
     main = _worker(
         client,
         task_queue,
@@ -144,7 +143,6 @@ def build_worker(
             *enforcement.ledger_activities(),
             *rollback.ledger_activities(),
             *keep.activities(),
-            *schedules.activities(),
         ],
     )
     spotify = _worker(

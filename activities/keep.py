@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from temporalio import activity
-from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities._base import SpotifyActivities, refusal_error
@@ -34,10 +33,11 @@ _NO_SCHEDULES: Final = (RPCStatusCode.NOT_FOUND, RPCStatusCode.UNIMPLEMENTED)
 
 
 class KeepActivities(SpotifyActivities):
-    """The ledger reads of a scheduled run."""
+    """The ledger reads of a scheduled run, and the pause a rollback puts on the schedule
+    (through the worker's own Temporal client)."""
 
     def activities(self) -> Sequence[Callable[..., Any]]:
-        return [self.blocklist_state, self.removed_counts]
+        return [self.blocklist_state, self.removed_counts, self.pause_for_rollback]
 
     @activity.defn(name="keep_blocklist_state")
     async def blocklist_state(self, account_id: str) -> BlocklistState:
@@ -55,16 +55,6 @@ class KeepActivities(SpotifyActivities):
     async def removed_counts(self, batch_id: str) -> RemovedCounts:
         return await self._ledger.removed_counts(batch_id)
 
-
-class ScheduleActivities:
-    """What a workflow asks of an account's schedule, through the worker's own client."""
-
-    def __init__(self, temporal: Client) -> None:
-        self._temporal = temporal
-
-    def activities(self) -> Sequence[Callable[..., Any]]:
-        return [self.pause_for_rollback]
-
     @activity.defn(name="keep_pause_for_rollback")
     async def pause_for_rollback(self, request: PauseForRollback) -> str | None:
         """Pauses the account's schedule, if it has one that runs: its next run would
@@ -72,7 +62,7 @@ class ScheduleActivities:
         paused now (by this rollback or before it), None when there is none. A schedule
         paused already keeps its note: a second attempt, or a person's pause, says more
         than this one would."""
-        handle = self._temporal.get_schedule_handle(keep_schedule_id(request.account_label))
+        handle = activity.client().get_schedule_handle(keep_schedule_id(request.account_label))
         try:
             described = await handle.describe()
             if not described.schedule.state.paused:

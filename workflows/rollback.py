@@ -22,7 +22,7 @@ from workflows.policies import LEDGER_RETRY
 
 with workflow.unsafe.imports_passed_through():
     from activities import REFUSED
-    from activities.keep import ScheduleActivities
+    from activities.keep import KeepActivities
     from activities.rollback import RollbackActivities
     from enforcer.models import (
         BatchKind,
@@ -138,7 +138,7 @@ class RollbackWorkflow(BatchWorkflow[RollbackState]):
     async def _pause_the_schedule(self) -> None:
         """Before anything is put back: the account's schedule would remove it again."""
         self._state.schedule_paused = await workflow.execute_activity_method(
-            ScheduleActivities.pause_for_rollback,
+            KeepActivities.pause_for_rollback,
             PauseForRollback(account_label=self._account_label, rollback_id=self._state.batch_id),
             start_to_close_timeout=timedelta(minutes=1),
             retry_policy=LEDGER_RETRY,
