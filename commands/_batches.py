@@ -10,12 +10,15 @@ Invariants:
 - A control (pause, resume, cancel, rollback) is a Temporal update. What the workflow's
   validator refuses changes nothing and reaches the person as one line, exit 1; what it
   accepts is answered with the batch's status after it, which the person reads in words.
-- Nothing here writes to the ledger.
+- One write to the ledger only: a batch whose workflow closed without recording its
+  end (terminated in the Web UI, say) is ended there as Temporal ended it (``standing``
+  given the workflow's status), so that no view says running of a batch that is not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
@@ -37,6 +40,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.batch import ENDED_AS
 from commands._output import Cell, Column, Facts, OutputFormat, emit, terminal
 from commands._runtime import AccountSession, fail
 from commands._temporal import describe, root_cause, temporal_error
@@ -113,8 +117,24 @@ class Standing(BaseModel):
         return self.rolled_back_by[-1].batch_id if self.rolled_back_by else None
 
 
-async def standing(ledger: Ledger, batch_id: str) -> Standing | None:
-    """The ledger's truth about ``batch_id``; None when the ledger has no such batch."""
+async def record_closed(
+    ledger: Ledger, batch_id: str, workflow: WorkflowExecutionStatus | None
+) -> None:
+    """Ends in the ledger, as Temporal ended it, a batch whose workflow closed without
+    recording its end (terminated in the Web UI, say); nothing if it had ended, or if
+    the ledger has no such batch."""
+    if workflow in ENDED_AS:
+        with contextlib.suppress(UnknownBatch):
+            await ledger.end_unended_batch(batch_id, *ENDED_AS[workflow])
+
+
+async def standing(
+    ledger: Ledger, batch_id: str, workflow: WorkflowExecutionStatus | None = None
+) -> Standing | None:
+    """The ledger's truth about ``batch_id``; None when the ledger has no such batch.
+    ``workflow``: its workflow's status, when known; one that closed without recording
+    the batch's end (terminated, timed out) ends it in the ledger first."""
+    await record_closed(ledger, batch_id, workflow)
     try:
         record = await ledger.batch(batch_id)
     except UnknownBatch:

@@ -301,7 +301,7 @@ async def _status(
         handle = temporal.get_workflow_handle_for(EnforcementWorkflow.run, batch_id)
         description = await describe(handle)
         await check_owner(session, batch_id, description)
-        found = await standing(ledger, batch_id)
+        found = await standing(ledger, batch_id, description.status if description else None)
         if (found is not None and found.kind is BatchKind.ROLLBACK) or (
             description is not None and description.workflow_type == RollbackWorkflow.__name__
         ):
@@ -543,7 +543,7 @@ async def _batch_row(ledger: Ledger, execution: WorkflowExecution) -> dict[str, 
         "rolled_back_by": "",
         "scheduled_by": scheduled_by(execution.parent_id),
     }
-    found = await standing(ledger, batch_id)
+    found = await standing(ledger, batch_id, execution.status)
     if found is None:
         return row  # started, but the workflow has not written it to the ledger yet
     record = await ledger.batch(batch_id)

@@ -47,6 +47,7 @@ from commands._batches import (
     poll,
     print_skipped,
     progress_lines,
+    record_closed,
     send_control,
     standing,
     tally_table,
@@ -314,7 +315,9 @@ async def _roll_back_ended(
 async def _check_rollbackable(
     session: AccountSession, batch_id: str, described: WorkflowExecutionDescription | None
 ) -> None:
-    """Refuses, before anything starts, what the rollback workflow would refuse."""
+    """Refuses, before anything starts, what the rollback workflow would refuse. A batch
+    whose workflow closed without recording its end is ended in the ledger first: its
+    completed items can be put back."""
     try:
         record = await session.ledger.batch(batch_id)
     except UnknownBatch:
@@ -329,14 +332,10 @@ async def _check_rollbackable(
             f"batch {batch_id!r} is a rollback (of {record.rollback_of!r}): a rollback "
             "cannot be rolled back; enforce the plan again instead"
         )
+    if record.status not in TERMINAL_BATCH_STATUSES and described is not None:
+        await record_closed(session.ledger, batch_id, described.status)
+        record = await session.ledger.batch(batch_id)
     if record.status not in TERMINAL_BATCH_STATUSES:
-        if described is not None and described.status != WorkflowExecutionStatus.RUNNING:
-            ended = described.status.name.lower() if described.status else "ended"
-            fail(
-                f"batch {batch_id!r} is {record.status.value} in the ledger, but its "
-                f"workflow has ended ({ended}) without finishing it: it cannot be "
-                "rolled back"
-            )
         fail(
             f"batch {batch_id!r} is still {record.status.value}: wait for it to start "
             "(or to finish) before rolling it back"

@@ -237,6 +237,13 @@ def batch_status(cli: Cli, batch_id: str) -> str:
     return status
 
 
+def removed_so_far(cli: Cli, batch_id: str) -> int:
+    """Items a running batch has removed so far."""
+    shown = json.loads(cli.ok("status", batch_id, "--format", "json"))
+    assert shown["state"] == "running", f"{batch_id} ended before the test could see it run"
+    return sum(tally["completed"] for tally in shown["progress"]["tallies"].values())
+
+
 def wait_for_status(cli: Cli, batch_id: str, status: str) -> None:
     deadline = time.monotonic() + 20
     while (seen := batch_status(cli, batch_id)) != status:
@@ -402,32 +409,66 @@ def test_a_control_with_a_junk_argument_is_refused_and_changes_nothing(
     assert still_in_library(enforcer_cli, plan) == []
 
 
-def test_status_of_a_terminated_batch_falls_back_to_the_ledger(
+def test_a_batch_terminated_in_the_web_ui_ends_failed_and_holds_up_no_other(
     enforcer_cli: Cli, temporal_env: WorkflowEnvironment
 ) -> None:
     plan = planned(enforcer_cli)
     enforcer_cli.sandbox.set_faults(Faults(latency_ms=2000))
     batch_id = enforcement_workflow_id("alice", plan["id"])
     enforcer_cli.ok("enforce", plan["id"], "--yes", "--max-in-flight", "1")
-    wait_for_status(enforcer_cli, batch_id, "running")
+    deadline = time.monotonic() + 30
+    while not removed_so_far(enforcer_cli, batch_id):  # then it is terminated mid-way
+        assert time.monotonic() < deadline, "the batch removed nothing in 30 s"
+        time.sleep(0.05)
 
-    async def terminate() -> None:
+    async def terminate() -> None:  # as the Web UI's Terminate button does
         address = temporal_env.client.service_client.config.target_host
         client = await Client.connect(address)
-        await client.get_workflow_handle(batch_id).terminate("a test ends it")
+        await client.get_workflow_handle(batch_id).terminate("a person ends it")
 
     asyncio.run(terminate())
-    result = enforcer_cli("status", batch_id, "--format", "json")
+    enforcer_cli.sandbox.set_faults(Faults())
 
-    assert result.exit_code == 0, result.stderr
+    # The account's next batch takes the turn the dead one held, and runs to its end.
+    enforcer_cli.ok("blocklist", "add", "arGoodSinger0000000000")
+    following = planned(enforcer_cli)
+    assert following["id"] != plan["id"]
+    enforcer_cli.ok("enforce", following["id"], "--yes", "--watch")
+    assert batch_status(enforcer_cli, enforcement_workflow_id("alice", following["id"])) == (
+        "completed"
+    )
+
+    # The terminated one ended failed, everywhere a person looks, every item accounted for.
+    result = enforcer_cli("status", batch_id, "--format", "json")
+    assert result.exit_code == 3, (result.stdout, result.stderr)
     assert "terminated" in result.stderr
     shown = json.loads(result.stdout)
     assert shown["state"] == "ended"
-    assert shown["summary"]["batch_id"] == batch_id
-    assert shown["summary"]["totals"] == {
+    summary = shown["summary"]
+    assert (summary["batch_id"], summary["status"]) == (batch_id, "failed")
+    totals = {
         entity: sum(a["entity_type"] == entity for a in plan["actions"])
         for entity in {a["entity_type"] for a in plan["actions"]}
     }
+    assert summary["totals"] == totals
+    ended = {
+        kind: tally["completed"] + tally["failed"] + tally["skipped"]
+        for kind, tally in summary["tallies"].items()
+    }
+    assert ended == totals
+    rows = json.loads(enforcer_cli.ok("batches", "--format", "json"))
+    assert next(row for row in rows if row["batch_id"] == batch_id)["status"] == "failed"
+    # What it had not finished says why: in doubt (sent, maybe carried out) or never sent.
+    whys = [error["error"] for error in summary["errors"]]
+    whys += [skipped["reason"] for skipped in summary["skipped"]]
+    assert all(why.startswith("its workflow was terminated") for why in whys), whys
+
+    # What it did finish can be put back.
+    enforcer_cli.ok("rollback", batch_id, "--yes", "--watch")
+    undone = json.loads(enforcer_cli.ok("status", f"rollback/{batch_id}", "--format", "json"))
+    assert undone["summary"]["status"] == "completed"
+    removed = {kind: tally["completed"] for kind, tally in summary["tallies"].items()}
+    assert undone["summary"]["restored"] == {k: n for k, n in removed.items() if n}
 
 
 @pytest.mark.parametrize("command", ["status", "cancel", "pause", "resume"])

@@ -260,6 +260,49 @@ class BatchStore(StoreBase):
                 update(BATCHES).where(BATCHES.c.id == batch_id).values(**values)
             )
 
+    async def end_unended_batch(self, batch_id: str, status: str, why: str) -> bool:
+        """Ends with ``status`` a batch whose workflow closed without recording its end
+        (``why``: "its workflow was terminated", say), in one transaction: True if it
+        had not ended, False (nothing changes) if it had. Its unfinished items end too:
+        those never sent skipped, those whose request was in flight failed, in doubt
+        (Spotify may or may not have carried it out), each saying ``why``."""
+        new_status = _batch_status(status)
+        if new_status not in TERMINAL_BATCH_STATUSES:
+            raise InvalidLedgerValue(f"{new_status.value!r} does not end a batch")
+        now = utc_now()
+        unended = [ended.value for ended in TERMINAL_BATCH_STATUSES]
+        async with writing(self._engine) as connection:
+            await self._lock_batch(connection, batch_id)
+            result = await connection.execute(
+                update(BATCHES)
+                .where(BATCHES.c.id == batch_id, BATCHES.c.status.not_in(unended))
+                .values(
+                    status=new_status.value,
+                    updated_at=now,
+                    started_at=func.coalesce(BATCHES.c.started_at, now),
+                    finished_at=now,
+                )
+            )
+            if not result.rowcount:
+                return False
+            for before, after, what in (
+                (ItemStatus.PENDING, ItemStatus.SKIPPED, f"{why} before it got to it"),
+                (
+                    ItemStatus.IN_PROGRESS,
+                    ItemStatus.FAILED,
+                    f"{why} while its request may have been sent: check it in Spotify",
+                ),
+            ):
+                await connection.execute(
+                    update(ACTION_ITEMS)
+                    .where(
+                        ACTION_ITEMS.c.batch_id == batch_id,
+                        ACTION_ITEMS.c.status == before.value,
+                    )
+                    .values(status=after.value, error=what, updated_at=now, finished_at=now)
+                )
+        return True
+
     # Action items -------------------------------------------------------------------
 
     async def create_action_items(self, batch_id: str, actions: Sequence[PlannedAction]) -> int:

@@ -272,3 +272,37 @@ async def test_batch_status_sets_its_times_and_summary(ledger: Ledger, plan: Pla
         await ledger.set_batch_status(batch, "finished")
     with pytest.raises(UnknownBatch, match="'nope'"):
         await ledger.set_batch_status("nope", "running")
+
+
+async def test_a_batch_whose_workflow_closed_unrecorded_ends_once_with_its_items(
+    ledger: Ledger, plan: Plan
+) -> None:
+    batch = await enforce_batch(ledger, plan)
+    await ledger.create_action_items(batch, plan.actions)
+    done, in_flight, never_sent = (action.key for action in plan.actions[:3])
+    await ledger.set_batch_status(batch, BatchStatus.RUNNING)
+    await ledger.mark_items(batch, [done, in_flight], ItemStatus.IN_PROGRESS)
+    await ledger.mark_items(batch, [done], ItemStatus.COMPLETED)
+
+    why = "its workflow was terminated"
+    assert await ledger.end_unended_batch(batch, BatchStatus.FAILED, why)
+    # Asked again (another worker, the starter): it has ended; nothing changes.
+    assert not await ledger.end_unended_batch(batch, BatchStatus.CANCELLED, "another reason")
+
+    ended = await ledger.batch(batch)
+    assert ended.status == BatchStatus.FAILED
+    assert ended.finished_at is not None
+    items = {item.key: item for item in await ledger.action_items(batch)}
+    assert items[done].status == ItemStatus.COMPLETED
+    assert items[in_flight].status == ItemStatus.FAILED
+    assert items[in_flight].error == (
+        f"{why} while its request may have been sent: check it in Spotify"
+    )
+    assert items[never_sent].status == ItemStatus.SKIPPED
+    assert items[never_sent].error == f"{why} before it got to it"
+    assert (await ledger.item_counts(batch))[ItemStatus.PENDING] == 0
+
+    with pytest.raises(InvalidLedgerValue, match="'running' does not end a batch"):
+        await ledger.end_unended_batch(batch, BatchStatus.RUNNING, why)
+    with pytest.raises(UnknownBatch, match="'nope'"):
+        await ledger.end_unended_batch("nope", BatchStatus.FAILED, why)
