@@ -39,7 +39,7 @@ from activities.enforcement import EnforcementActivities
 from activities.keep import KeepActivities
 from activities.library import LibraryActivities
 from activities.rollback import RollbackActivities
-from enforcer.config import Settings, SettingsError, env_name
+from enforcer.config import Settings, SettingsError, env_name, environment
 from enforcer.ledger import Ledger, LedgerError
 from enforcer.logs import configure_logging
 from enforcer.session import open_ledger
@@ -283,7 +283,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     )
     arguments = parser.parse_args(argv)
     if arguments.spotify_activities_per_second is None:
-        from_environment = os.environ.get(SPOTIFY_RATE_VARIABLE)
+        from_environment = environment().get(SPOTIFY_RATE_VARIABLE)
         if from_environment is None:
             arguments.spotify_activities_per_second = DEFAULT_SPOTIFY_ACTIVITIES_PER_SECOND
         else:

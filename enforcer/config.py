@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
 from pydantic import (
     Field,
     PrivateAttr,
@@ -95,6 +96,15 @@ def env_file() -> Path | None:
     """The dotenv file settings are read from after the environment, or None for none."""
     named = os.environ.get(ENV_FILE_VARIABLE, DEFAULT_ENV_FILE)
     return Path(named) if named.strip() else None
+
+
+def environment() -> dict[str, str]:
+    """The environment over the dotenv file's variables (``env_file``; the environment
+    wins): for what reads variables without a settings class (Temporal's ``TEMPORAL_*``,
+    the task queue, the worker's rate cap), so that ``.env`` serves them too."""
+    file = env_file()
+    in_file = dotenv_values(file) if file is not None and file.is_file() else {}
+    return {**{name: value for name, value in in_file.items() if value is not None}, **os.environ}
 
 
 def _from_env_file(problems: list[str], file: Path | None) -> list[str]:

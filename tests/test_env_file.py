@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import starter
+import worker
 from enforcer.config import PayloadSettings, Settings
 
 CLIENT_ID = "0123456789abcdef0123456789abcdef"
@@ -148,3 +149,31 @@ def test_the_example_file_filled_in_is_read_by_every_settings_class(tmp_path: Pa
     assert settings.spotify_client_id == CLIENT_ID
     assert settings.token_key is None  # empty: the key file, as without the line
     assert payloads.current_key is None  # empty: payloads stay plain
+
+
+def test_temporal_the_task_queue_and_the_rate_cap_come_from_dotenv_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("TEMPORAL_"):
+            monkeypatch.delenv(name)
+    write_env(
+        tmp_path / ".env",
+        TEMPORAL_ADDRESS="127.0.0.1:1",
+        ENFORCER_TASK_QUEUE="from-dotenv",
+        ENFORCER_SPOTIFY_ACTIVITIES_PER_SECOND="3",
+    )
+
+    result = run("schedule", "list")
+
+    assert result.exit_code == 1, result.output
+    assert "127.0.0.1:1" in result.stderr  # the server the file names, unreachable
+    arguments = worker.parse_arguments([])
+    assert arguments.task_queue == "from-dotenv"
+    assert arguments.spotify_activities_per_second == 3
+
+    # The environment wins over the file.
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:2")
+    monkeypatch.setenv("ENFORCER_TASK_QUEUE", "from-environment")
+    assert "127.0.0.1:2" in run("schedule", "list").stderr
+    assert worker.parse_arguments([]).task_queue == "from-environment"

@@ -2,15 +2,15 @@
 
 ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, TLS and profiles are read the way every
 Temporal tool reads them (``temporalio.envconfig``), so one configuration serves the
-CLI, the Web UI and this project alike. The data converter comes from ``ENFORCER_PAYLOAD_*``
-(``workflows.codec``): the starter and the worker both build it here, so they always
-agree on whether and how payloads are encrypted.
+CLI, the Web UI and this project alike; from the environment, then ``.env``
+(``enforcer.config.environment``), as every setting of the project. The data converter
+comes from ``ENFORCER_PAYLOAD_*`` (``workflows.codec``): the starter and the worker both
+build it here, so they always agree on whether and how payloads are encrypted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from datetime import timedelta
 from typing import Final
@@ -21,7 +21,7 @@ from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
-from enforcer.config import PayloadSettings
+from enforcer.config import PayloadSettings, environment
 from workflows import codec
 
 DEFAULT_TASK_QUEUE: Final = "blocklist-enforcer"
@@ -43,7 +43,7 @@ def configured_task_queue() -> str:
 
     ``ENFORCER_TASK_QUEUE`` lets several deployments (or test runs) share a namespace.
     """
-    return os.environ.get("ENFORCER_TASK_QUEUE") or DEFAULT_TASK_QUEUE
+    return environment().get("ENFORCER_TASK_QUEUE") or DEFAULT_TASK_QUEUE
 
 
 CONNECT_TIMEOUT: Final = timedelta(seconds=5)
@@ -69,7 +69,7 @@ def configured_account_label(account_id: str) -> str:
 async def connect_temporal(runtime: Runtime | None = None) -> Client:
     """A client for the server the environment names, failing within seconds if none;
     on ``runtime`` when given (the worker's, serving its metrics), else the default."""
-    config = ClientConfig.load_client_connect_config()
+    config = ClientConfig.load_client_connect_config(override_env_vars=environment())
     config.setdefault("target_host", DEFAULT_ADDRESS)
     address = config["target_host"]
     converter = configured_data_converter()
