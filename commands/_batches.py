@@ -44,6 +44,7 @@ from activities.batch import ENDED_AS
 from commands._output import Cell, Column, Facts, OutputFormat, emit, terminal
 from commands._runtime import AccountSession, fail
 from commands._temporal import describe, root_cause, temporal_error
+from enforcer.dryrun import ENTITY_TITLES
 from enforcer.ledger import Ledger, UnknownBatch
 from enforcer.models import (
     BatchKind,
@@ -66,13 +67,6 @@ R = TypeVar("R")
 POLL_INTERVAL: Final = timedelta(seconds=1)
 CONTROL_PATIENCE: Final = timedelta(seconds=10)
 """How long a control waits for the workflow's answer (a worker must take it up)."""
-
-ENTITY_TITLES: Final = {
-    EntityType.LIKED_SONG: "Liked songs",
-    EntityType.PLAYLIST_ITEM: "Playlist items",
-    EntityType.SAVED_ALBUM: "Saved albums",
-    EntityType.FOLLOWED_ARTIST: "Followed artists",
-}
 
 BatchArgument = Annotated[
     str,

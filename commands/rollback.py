@@ -36,7 +36,6 @@ from temporalio.service import RPCError
 
 from activities import REFUSED
 from commands._batches import (
-    ENTITY_TITLES,
     BatchArgument,
     BatchEnded,
     as_json,
@@ -63,6 +62,7 @@ from commands._runtime import (
     run,
 )
 from commands._temporal import describe, ended_canceled, root_cause, temporal_error, web_ui_url
+from enforcer.dryrun import ENTITY_TITLES
 from enforcer.ledger import ActionItemRecord, Ledger, UnknownBatch
 from enforcer.markdown import rollback_details, rollback_summary
 from enforcer.models import (

@@ -14,7 +14,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterable, Sequence
-from typing import Literal, TypeVar
+from typing import Final, Literal, TypeVar
 
 from rich.console import Console, RenderableType
 from rich.table import Table
@@ -61,7 +61,7 @@ NOTHING_TO_ENFORCE = "Nothing to enforce: the library already obeys the blocklis
 
 _Member = TypeVar("_Member")
 
-_ENTITY_TITLES = {
+ENTITY_TITLES: Final = {
     EntityType.LIKED_SONG: "Liked songs",
     EntityType.PLAYLIST_ITEM: "Playlist items",
     EntityType.SAVED_ALBUM: "Saved albums",
@@ -249,7 +249,7 @@ def _counts_table(plan: Plan) -> Table:
     table.add_column("Scanned", justify="right")
     table.add_column("To remove", justify="right")
     table.add_column("Not enforced", justify="right")
-    for entity_type, title in _ENTITY_TITLES.items():
+    for entity_type, title in ENTITY_TITLES.items():
         table.add_row(
             Text(title),
             Text(str(counts.scanned.get(entity_type, 0))),
@@ -283,7 +283,7 @@ def _playlists_table(plan: Plan) -> RenderableType:
 
 def _examples(plan: Plan, limit: int) -> RenderableType:
     lines = Text("Examples\n")
-    for entity_type, title in _ENTITY_TITLES.items():
+    for entity_type, title in ENTITY_TITLES.items():
         actions = [action for action in plan.actions if action.entity_type is entity_type]
         if not actions:
             continue

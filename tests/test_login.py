@@ -30,16 +30,10 @@ from enforcer.session import open_ledger, token_store
 from enforcer.spotify import TokenSet
 from tests.support.contract import ContractRecorder
 from tests.support.sandbox import sandbox_transport
+from tests.support.temporal import free_port
 
 ACCOUNTS = "https://accounts.sandbox.test"
 API = "https://api.sandbox.test/v1"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def mode(path: Path) -> int:

@@ -31,15 +31,9 @@ from enforcer.spotify import TokenSet
 from scripts import worker_health
 from tests.support.cli import BLOCKED_BAND, CLIENT_ID
 from tests.support.sandbox import MAIN_USER, SMALL_LIBRARY, served_on_loopback
+from tests.support.temporal import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def alive(pid: int) -> bool:

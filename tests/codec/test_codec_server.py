@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,18 +19,12 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from enforcer.config import PayloadKey, PayloadSettings, format_payload_key
+from tests.support.temporal import free_port
 from workflows.codec import KEY_ID_METADATA, data_converter
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB_UI = "http://127.0.0.1:8233"
 KEY = PayloadKey("test-key", os.urandom(32))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")

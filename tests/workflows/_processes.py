@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,16 +18,10 @@ import httpx
 from temporalio.client import Client
 
 from enforcer.config import Settings
+from tests.support.temporal import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 POLL = 0.05
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextmanager

@@ -23,11 +23,11 @@ from temporalio.client import Client
 from enforcer.ledger import Ledger, ledger_url
 from enforcer.models import BatchStatus, EnforcementRequest, RollbackRequest
 from enforcer.sandbox import generate_library
+from tests.support.temporal import free_port
 from tests.workflows._batches import enforcement_id, plan_of
 from tests.workflows._processes import (
     ROOT,
     eventually,
-    free_port,
     process,
     sandbox_server,
     sandbox_urls,
