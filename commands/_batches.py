@@ -11,14 +11,13 @@ Invariants:
   validator refuses changes nothing and reaches the person as one line, exit 1; what it
   accepts is answered with the batch's status after it, which the person reads in words.
 - One write to the ledger only: a batch whose workflow closed without recording its
-  end (terminated in the Web UI, say) is ended there as Temporal ended it (``standing``
-  given the workflow's status), so that no view says running of a batch that is not.
+  end (terminated in the Web UI, say) is ended there as Temporal ended it (``recorded``,
+  under ``standing``), so that no view says running of a batch that is not.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
@@ -45,8 +44,9 @@ from commands._output import Cell, Column, Facts, OutputFormat, emit, terminal
 from commands._runtime import AccountSession, fail
 from commands._temporal import describe, root_cause, temporal_error
 from enforcer.dryrun import ENTITY_TITLES
-from enforcer.ledger import Ledger, UnknownBatch
+from enforcer.ledger import BatchRecord, Ledger, UnknownBatch
 from enforcer.models import (
+    TERMINAL_BATCH_STATUSES,
     BatchKind,
     BatchStatus,
     EnforcementProgress,
@@ -111,26 +111,26 @@ class Standing(BaseModel):
         return self.rolled_back_by[-1].batch_id if self.rolled_back_by else None
 
 
-async def record_closed(
+async def recorded(
     ledger: Ledger, batch_id: str, workflow: WorkflowExecutionStatus | None
-) -> None:
-    """Ends in the ledger, as Temporal ended it, a batch whose workflow closed without
-    recording its end (terminated in the Web UI, say); nothing if it had ended, or if
-    the ledger has no such batch."""
-    if workflow in ENDED_AS:
-        with contextlib.suppress(UnknownBatch):
-            await ledger.end_unended_batch(batch_id, *ENDED_AS[workflow])
+) -> BatchRecord:
+    """The batch's ledger record (``UnknownBatch`` if none), ended first, as Temporal
+    ended it, when the ledger has it unended and ``workflow``, its workflow's status,
+    says it closed without recording its end (terminated in the Web UI, say)."""
+    record = await ledger.batch(batch_id)
+    if record.status in TERMINAL_BATCH_STATUSES or workflow not in ENDED_AS:
+        return record
+    await ledger.end_unended_batch(batch_id, *ENDED_AS[workflow])
+    return await ledger.batch(batch_id)
 
 
 async def standing(
     ledger: Ledger, batch_id: str, workflow: WorkflowExecutionStatus | None = None
 ) -> Standing | None:
     """The ledger's truth about ``batch_id``; None when the ledger has no such batch.
-    ``workflow``: its workflow's status, when known; one that closed without recording
-    the batch's end (terminated, timed out) ends it in the ledger first."""
-    await record_closed(ledger, batch_id, workflow)
+    ``workflow``: its workflow's status, when known (see ``recorded``)."""
     try:
-        record = await ledger.batch(batch_id)
+        record = await recorded(ledger, batch_id, workflow)
     except UnknownBatch:
         return None
     if record.kind is BatchKind.ROLLBACK:

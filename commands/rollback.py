@@ -46,7 +46,7 @@ from commands._batches import (
     poll,
     print_skipped,
     progress_lines,
-    record_closed,
+    recorded,
     send_control,
     standing,
     tally_table,
@@ -316,8 +316,8 @@ async def _check_rollbackable(
     session: AccountSession, batch_id: str, described: WorkflowExecutionDescription | None
 ) -> None:
     """Refuses, before anything starts, what the rollback workflow would refuse. A batch
-    whose workflow closed without recording its end is ended in the ledger first: its
-    completed items can be put back."""
+    whose workflow closed without recording its end is ended in the ledger first
+    (``recorded``): its completed items can be put back."""
     try:
         record = await session.ledger.batch(batch_id)
     except UnknownBatch:
@@ -332,9 +332,8 @@ async def _check_rollbackable(
             f"batch {batch_id!r} is a rollback (of {record.rollback_of!r}): a rollback "
             "cannot be rolled back; enforce the plan again instead"
         )
-    if record.status not in TERMINAL_BATCH_STATUSES and described is not None:
-        await record_closed(session.ledger, batch_id, described.status)
-        record = await session.ledger.batch(batch_id)
+    if described is not None:  # the person's own batch: the truth may be recorded now
+        record = await recorded(session.ledger, batch_id, described.status)
     if record.status not in TERMINAL_BATCH_STATUSES:
         fail(
             f"batch {batch_id!r} is still {record.status.value}: wait for it to start "
