@@ -21,16 +21,11 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,17 +36,16 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from cryptography.fernet import Fernet  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
+from bench.world import Children, DevServer, served_sandbox  # noqa: E402
 from enforcer.config import Settings  # noqa: E402
 from enforcer.ledger import Ledger, ledger_url  # noqa: E402
 from enforcer.models import BlockedArtist, EntityType, PlanOptions, PlanRequest  # noqa: E402
 from enforcer.sandbox import DEFAULT_CLIENT_ID, generate_library  # noqa: E402
 from enforcer.session import token_store  # noqa: E402
 from enforcer.spotify.tokens import TokenSet  # noqa: E402
-from workflows import search_attributes  # noqa: E402
 from workflows.connection import configured_data_converter  # noqa: E402
 from workflows.planning import PlanningWorkflow, planning_workflow_id  # noqa: E402
 
@@ -60,7 +54,6 @@ TASK_QUEUE: Final = "bench-planning-memory"
 PLAYLIST_SIZE: Final = 100
 BLOCKED: Final = 40
 SEED: Final = 2026
-SECONDS_TO_START: Final = 60.0
 PLANNING_WITHIN: Final = 1_800.0
 DEFAULT_SIZES: Final = (10_000, 100_000)
 
@@ -89,75 +82,9 @@ def vm_hwm_mb(pid: int) -> float:
     raise RuntimeError(f"/proc/{pid}/status has no VmHWM")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-def _environment() -> dict[str, str]:
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("ENFORCER_", "TEMPORAL_"))
-    }
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    deadline = time.monotonic() + SECONDS_TO_START
-    while not await check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {SECONDS_TO_START:.0f} s for {what}")
-        await asyncio.sleep(0.2)
-
-
-@dataclass
-class _Children:
-    directory: Path
-
-    def __post_init__(self) -> None:
-        self.started: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, argv: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        with (self.directory / f"{name}.log").open("ab") as log:
-            child = subprocess.Popen(  # noqa: S603 - our own entry points and binary
-                list(argv),
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.started.append(child)
-        return child
-
-    def stop(self, child: subprocess.Popen[bytes]) -> None:
-        if child.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGTERM)
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGKILL)
-                child.wait(timeout=20)
-
-    def stop_all(self) -> None:
-        for child in reversed(self.started):
-            self.stop(child)
-
-    def log_tail(self, name: str) -> str:
-        path = self.directory / f"{name}.log"
-        return (
-            "\n".join(path.read_text(errors="replace").splitlines()[-15:]) if path.exists() else ""
-        )
-
-
 @dataclass
 class _World:
-    children: _Children
+    children: Children
     client: Client
     http: httpx.AsyncClient
     ledger: Ledger
@@ -167,68 +94,19 @@ class _World:
 
 @contextlib.asynccontextmanager
 async def _world(directory: Path) -> AsyncIterator[_World]:
-    children = _Children(directory)
+    children = Children(directory)
     try:
-        temporal_port, sandbox_port = _free_port(), _free_port()
-        address = f"127.0.0.1:{temporal_port}"
-        attributes = [
-            argument
-            for key in search_attributes.ALL
-            for argument in ("--search-attribute", f"{key.name}=Keyword")
-        ]
-        binary = os.path.join(sysconfig.get_path("scripts"), "temporal")
-        children.start(
-            "temporal",
-            [binary, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(temporal_port),
-             "--headless", "--log-level", "warn", *attributes],
-            _environment(),
-        )  # fmt: skip
-        children.start(
-            "sandbox",
-            [sys.executable, "starter.py", "sandbox", "--port", str(sandbox_port),
-             "--generate", "liked_songs=1,playlists=1"],
-            _environment(),
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{sandbox_port}"
-        settings = Settings(
-            spotify_client_id=DEFAULT_CLIENT_ID,
-            api_base_url=f"{base}/v1",
-            accounts_base_url=base,
-            data_dir=directory / "data",
-            token_key=Fernet.generate_key().decode(),
-        )
-        assert settings.token_key is not None
-        env = {
-            **_environment(),
-            "TEMPORAL_ADDRESS": address,
-            "TEMPORAL_NAMESPACE": "default",
-            "ENFORCER_SPOTIFY_CLIENT_ID": settings.spotify_client_id,
-            "ENFORCER_API_BASE_URL": settings.api_base_url,
-            "ENFORCER_ACCOUNTS_BASE_URL": settings.accounts_base_url,
-            "ENFORCER_DATA_DIR": str(settings.data_dir),
-            "ENFORCER_TOKEN_KEY": settings.token_key.get_secret_value(),
-        }
-
-        async def temporal_up() -> bool:
-            try:
-                await Client.connect(address)
-            except RuntimeError:
-                return False
-            return True
-
-        async with httpx.AsyncClient(base_url=base, timeout=300) as http:
-
-            async def sandbox_up() -> bool:
-                try:
-                    return (await http.get("/__sandbox/counters")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await _eventually(temporal_up, f"Temporal on {address}")
-            await _eventually(sandbox_up, "the sandbox to listen")
-            client = await Client.connect(address, data_converter=configured_data_converter())
-            async with await Ledger.open(ledger_url(settings)) as ledger:
-                yield _World(children, client, http, ledger, settings, env)
+        temporal = DevServer(children, directory)
+        await temporal.start()
+        async with served_sandbox(
+            children, directory, temporal.address, generate="liked_songs=1,playlists=1",
+            http_timeout=300,
+        ) as sandbox:  # fmt: skip
+            client = await Client.connect(
+                temporal.address, data_converter=configured_data_converter()
+            )
+            async with await Ledger.open(ledger_url(sandbox.settings)) as ledger:
+                yield _World(children, client, sandbox.http, ledger, sandbox.settings, sandbox.env)
     finally:
         children.stop_all()
 

@@ -68,7 +68,6 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 
 import httpx  # noqa: E402
 import spotipy  # noqa: E402
-from cryptography.fernet import Fernet  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
@@ -90,10 +89,9 @@ from bench.world import (  # noqa: E402
     SandboxAdmin,
     WorkerProcess,
     calls_received,
-    clean_environment,
     eventually,
-    free_port,
     machine,
+    served_sandbox,
 )
 from enforcer.config import Settings  # noqa: E402
 from enforcer.ledger import Ledger, ledger_url  # noqa: E402
@@ -109,7 +107,6 @@ from enforcer.models import (  # noqa: E402
     PlanResult,
     RollbackRequest,
 )
-from enforcer.sandbox import DEFAULT_CLIENT_ID  # noqa: E402
 from enforcer.session import token_store  # noqa: E402
 from enforcer.spotify import SpotifyClient, TokenSet  # noqa: E402
 from enforcer.spotify.limits import (  # noqa: E402
@@ -341,62 +338,22 @@ async def world_in(
 ) -> AsyncIterator[World]:
     temporal = DevServer(children, directory, fairness=fairness)
     await temporal.start()
-    port = free_port()
-    children.start(
-        "sandbox",
-        [
-            sys.executable,
-            "starter.py",
-            "sandbox",
-            "--port",
-            str(port),
-            "--generate",
-            "liked_songs=1",
-        ],
-        clean_environment(),
-    )
-    base = f"http://127.0.0.1:{port}"
-    settings = Settings(
-        spotify_client_id=DEFAULT_CLIENT_ID,
-        api_base_url=f"{base}/v1",
-        accounts_base_url=base,
-        data_dir=directory / "data",
-        token_key=Fernet.generate_key().decode(),
-    )
-    assert settings.token_key is not None
-    env = {
-        **clean_environment(),
-        "TEMPORAL_ADDRESS": temporal.address,
-        "TEMPORAL_NAMESPACE": "default",
-        "ENFORCER_SPOTIFY_CLIENT_ID": settings.spotify_client_id,
-        "ENFORCER_API_BASE_URL": settings.api_base_url,
-        "ENFORCER_ACCOUNTS_BASE_URL": settings.accounts_base_url,
-        "ENFORCER_DATA_DIR": str(settings.data_dir),
-        "ENFORCER_TOKEN_KEY": settings.token_key.get_secret_value(),
-    }
-    async with httpx.AsyncClient(base_url=base, timeout=300) as http:
-
-        async def listening() -> bool:
-            try:
-                return (await http.get("/__sandbox/counters")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await eventually(listening, 60, "the sandbox to listen")
+    async with served_sandbox(
+        children, directory, temporal.address, generate="liked_songs=1", http_timeout=300
+    ) as sandbox:
         client = await Client.connect(temporal.address, data_converter=configured_data_converter())
-        ledger = await Ledger.open(ledger_url(settings))
+        ledger = await Ledger.open(ledger_url(sandbox.settings))
         try:
-            worker = WorkerProcess(children, env, TASK_QUEUE)
             yield World(
                 children,
-                worker,
-                SandboxAdmin(http, "none"),
-                http,
-                base,
+                WorkerProcess(children, sandbox.env, TASK_QUEUE),
+                SandboxAdmin(sandbox.http, "none"),
+                sandbox.http,
+                sandbox.base_url,
                 client,
                 ledger,
-                settings,
-                env,
+                sandbox.settings,
+                sandbox.env,
             )
         finally:
             await ledger.close()

@@ -20,14 +20,17 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 import httpx
+from cryptography.fernet import Fernet
 from temporalio.client import Client
 
+from enforcer.config import Settings
 from enforcer.sandbox import DEFAULT_CLIENT_ID
 from workflows import search_attributes
 
@@ -77,6 +80,16 @@ class Children:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
+
+    def stop(self, child: subprocess.Popen[bytes]) -> None:
+        """SIGTERM to one process, SIGKILL if it lingers."""
+        if child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill(child)
 
     def stop_all(self) -> None:
         """SIGTERM to each process still running, SIGKILL to any that lingers."""
@@ -166,6 +179,63 @@ class DevServer:
     def kill(self) -> None:
         assert self._process is not None
         self._children.kill(self._process)
+
+
+@dataclass
+class ServedSandbox:
+    """``starter.py sandbox`` on a port of its own: its address, a client of its admin
+    API, the settings that reach it (a fresh token key, a data directory of the run's)
+    and the environment a ``worker.py`` needs to use it with Temporal at ``address``."""
+
+    base_url: str
+    http: httpx.AsyncClient
+    settings: Settings
+    env: dict[str, str]
+
+
+@contextlib.asynccontextmanager
+async def served_sandbox(
+    children: Children,
+    directory: Path,
+    temporal_address: str,
+    *,
+    generate: str,
+    http_timeout: float,
+) -> AsyncIterator[ServedSandbox]:
+    """Starts the sandbox (``--generate generate``: its first user's library) and yields
+    it once it answers."""
+    port = free_port()
+    command = [sys.executable, "starter.py", "sandbox", "--port", str(port), "--generate", generate]
+    children.start("sandbox", command, clean_environment())
+    base = f"http://127.0.0.1:{port}"
+    settings = Settings(
+        spotify_client_id=DEFAULT_CLIENT_ID,
+        api_base_url=f"{base}/v1",
+        accounts_base_url=base,
+        data_dir=directory / "data",
+        token_key=Fernet.generate_key().decode(),
+    )
+    assert settings.token_key is not None
+    env = {
+        **clean_environment(),
+        "TEMPORAL_ADDRESS": temporal_address,
+        "TEMPORAL_NAMESPACE": "default",
+        "ENFORCER_SPOTIFY_CLIENT_ID": settings.spotify_client_id,
+        "ENFORCER_API_BASE_URL": settings.api_base_url,
+        "ENFORCER_ACCOUNTS_BASE_URL": settings.accounts_base_url,
+        "ENFORCER_DATA_DIR": str(settings.data_dir),
+        "ENFORCER_TOKEN_KEY": settings.token_key.get_secret_value(),
+    }
+    async with httpx.AsyncClient(base_url=base, timeout=http_timeout) as http:
+
+        async def listening() -> bool:
+            try:
+                return (await http.get("/__sandbox/counters")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await eventually(listening, SECONDS_TO_START, "the sandbox to listen")
+        yield ServedSandbox(base, http, settings, env)
 
 
 class WorkerProcess:

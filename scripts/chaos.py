@@ -69,15 +69,12 @@ ROOT: Final = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-from cryptography.fernet import Fernet  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle  # noqa: E402
 from temporalio.service import RPCError  # noqa: E402
 
 from bench.world import (  # noqa: E402
     POLL,
-    SECONDS_TO_START,
     Children,
     DevServer,
     SandboxAdmin,
@@ -85,8 +82,8 @@ from bench.world import (  # noqa: E402
     calls_received,
     clean_environment,
     eventually,
-    free_port,
     machine,
+    served_sandbox,
 )
 from enforcer.config import Settings  # noqa: E402
 from enforcer.ledger import ActionItemRecord, Ledger, LedgerError, ledger_url  # noqa: E402
@@ -103,7 +100,6 @@ from enforcer.models import (  # noqa: E402
     RollbackRequest,
     RollbackSummary,
 )
-from enforcer.sandbox import DEFAULT_CLIENT_ID  # noqa: E402
 from enforcer.session import token_store  # noqa: E402
 from enforcer.spotify import TokenSet  # noqa: E402
 from workflows.connection import configured_data_converter  # noqa: E402
@@ -1129,56 +1125,20 @@ def _cell(value: Any) -> str:
 async def world_in(directory: Path, children: Children) -> AsyncIterator[World]:
     temporal = DevServer(children, directory)
     await temporal.start()
-    sandbox_port = free_port()
-    children.start(
-        "sandbox",
-        [
-            sys.executable,
-            "starter.py",
-            "sandbox",
-            "--port",
-            str(sandbox_port),
-            "--generate",
-            "liked_songs=10,playlists=1",
-        ],
-        clean_environment(),
-    )
-    base = f"http://127.0.0.1:{sandbox_port}"
-    settings = Settings(
-        spotify_client_id=DEFAULT_CLIENT_ID,
-        api_base_url=f"{base}/v1",
-        accounts_base_url=base,
-        data_dir=directory / "data",
-        token_key=Fernet.generate_key().decode(),
-    )
-    assert settings.token_key is not None
-    env = {
-        **clean_environment(),
-        "TEMPORAL_ADDRESS": temporal.address,
-        "TEMPORAL_NAMESPACE": "default",
-        "ENFORCER_SPOTIFY_CLIENT_ID": settings.spotify_client_id,
-        "ENFORCER_API_BASE_URL": settings.api_base_url,
-        "ENFORCER_ACCOUNTS_BASE_URL": settings.accounts_base_url,
-        "ENFORCER_DATA_DIR": str(settings.data_dir),
-        "ENFORCER_TOKEN_KEY": settings.token_key.get_secret_value(),
-    }
-    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-
-        async def listening() -> bool:
-            try:
-                return (await http.get("/__sandbox/counters")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await eventually(listening, SECONDS_TO_START, "the sandbox to listen")
+    async with served_sandbox(
+        children,
+        directory,
+        temporal.address,
+        generate="liked_songs=10,playlists=1",
+        http_timeout=60,
+    ) as sandbox:
         client = await Client.connect(temporal.address, data_converter=configured_data_converter())
-        ledger = await Ledger.open(ledger_url(settings))
+        ledger = await Ledger.open(ledger_url(sandbox.settings))
         try:
-            worker = WorkerProcess(children, env, TASK_QUEUE)
+            worker = WorkerProcess(children, sandbox.env, TASK_QUEUE)
             worker.start()
-            yield World(
-                children, temporal, worker, SandboxAdmin(http, USER), client, ledger, settings
-            )
+            admin = SandboxAdmin(sandbox.http, USER)
+            yield World(children, temporal, worker, admin, client, ledger, sandbox.settings)
         finally:
             await ledger.close()
 
