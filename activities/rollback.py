@@ -190,7 +190,8 @@ class RollbackActivities(SpotifyActivities):
             # A retry after the cut adds nothing: the items are fixed once cut.
             for offset in range(0, len(chosen), ITEMS_PER_READ):
                 part = chosen[offset : offset + ITEMS_PER_READ]
-                await self._ledger.create_action_items(batch_id, [_inverse(i) for i in part])
+                items = await self._ledger.action_items_with_keys(request.batch_id, part)
+                await self._ledger.create_action_items(batch_id, [_inverse(i) for i in items])
         generations = await self._ledger.generations(request.account_id)
         dates_refused = generations.get(Operation.LIKED_SONGS_SAVE_WITH_DATES) is (
             Generation.CURRENT
@@ -226,27 +227,32 @@ class RollbackActivities(SpotifyActivities):
 
     async def _completed_chosen(
         self, batch_id: str, item_keys: tuple[str, ...] | None
-    ) -> tuple[list[ActionItemRecord], int]:
-        """The batch's completed items chosen, in the order to restore them, and how
-        many chosen items have nothing to undo."""
+    ) -> tuple[list[str], int]:
+        """The keys of the batch's completed items chosen, in the order to restore them,
+        and how many chosen items have nothing to undo. The items are read a page at a
+        time and only what their order needs is kept (``_Restorable``): the worker's
+        memory does not grow with whole items of a large batch."""
         if item_keys is not None and not item_keys:
             raise refusal_error(f"no items of batch {batch_id!r} chosen to roll back")
-        items: list[ActionItemRecord] = []
+        wanted = set(item_keys) if item_keys is not None else None
+        found: set[str] = set()
+        restorable: list[_Restorable] = []
         offset = 0
         while page := await self._ledger.action_items(
             batch_id, offset=offset, limit=ITEMS_PER_READ
         ):
-            items.extend(page)
             offset += len(page)
-        if item_keys is not None:
-            unknown = sorted(set(item_keys) - {item.key for item in items})
-            if unknown:
-                raise refusal_error(f"not items of batch {batch_id!r}: {', '.join(unknown)}")
-        wanted = set(item_keys) if item_keys is not None else None
-        completed = [item for item in items if item.status is ItemStatus.COMPLETED]
-        chosen = [item for item in completed if wanted is None or item.key in wanted]
-        selected = len(wanted) if wanted is not None else len(items)
-        return _restoring_order(chosen), selected - len(chosen)
+            for item in page:
+                if wanted is not None:
+                    if item.key not in wanted:
+                        continue
+                    found.add(item.key)
+                if item.status is ItemStatus.COMPLETED:
+                    restorable.append(_Restorable.of(item))
+        if wanted is not None and (unknown := sorted(wanted - found)):
+            raise refusal_error(f"not items of batch {batch_id!r}: {', '.join(unknown)}")
+        selected = len(wanted) if wanted is not None else offset
+        return _restoring_order(restorable), selected - len(restorable)
 
     async def _rollback_batch(self, start: StartRollback, plan_id: str) -> str:
         """The rollback batch of this run: the workflow ID, then ``#2``, ``#3``... for
@@ -852,25 +858,38 @@ def _original_key(item: ActionItemRecord) -> str:
     return item.planned.model_copy(update={"action": Action.REMOVE}).key
 
 
-def _restoring_order(items: list[ActionItemRecord]) -> list[ActionItemRecord]:
+@dataclass(frozen=True, slots=True)
+class _Restorable:
+    """What the order of restoring needs of an item to undo: its key, its playlist (None
+    for the library), its chunk, and for the library the date it was saved."""
+
+    key: str
+    playlist: str | None
+    chunk: int
+    library_order: tuple[int, str]
+
+    @classmethod
+    def of(cls, item: ActionItemRecord) -> _Restorable:
+        before = item.before
+        if item.entity_type is EntityType.PLAYLIST_ITEM:
+            return cls(item.key, item.container_id, item.chunk or 0, (2, ""))
+        if isinstance(before, LikedSongBefore | SavedAlbumBefore):
+            return cls(item.key, None, item.chunk or 0, (0, before.added_at.isoformat()))
+        return cls(item.key, None, item.chunk or 0, (1, ""))
+
+
+def _restoring_order(items: list[_Restorable]) -> list[str]:
     """Library items first (the ledger cuts them first; they run last): liked songs and
     albums oldest first, so that saves without dates keep their order among themselves,
     then artists; then the playlists, the one enforced last first."""
-    library = [item for item in items if item.entity_type is not EntityType.PLAYLIST_ITEM]
-    library.sort(key=_library_order)
-    lanes: dict[str | None, list[ActionItemRecord]] = {}
+    library = [item for item in items if item.playlist is None]
+    library.sort(key=lambda item: item.library_order)
+    lanes: dict[str | None, list[_Restorable]] = {}
     for item in items:
-        if item.entity_type is EntityType.PLAYLIST_ITEM:
-            lanes.setdefault(item.container_id, []).append(item)
-    playlists = sorted(lanes.values(), key=lambda group: -min(i.chunk or 0 for i in group))
-    return [*library, *(item for group in playlists for item in group)]
-
-
-def _library_order(item: ActionItemRecord) -> tuple[int, str]:
-    before = item.before
-    if isinstance(before, LikedSongBefore | SavedAlbumBefore):
-        return (0, before.added_at.isoformat())
-    return (1, "")
+        if item.playlist is not None:
+            lanes.setdefault(item.playlist, []).append(item)
+    playlists = sorted(lanes.values(), key=lambda group: -min(i.chunk for i in group))
+    return [item.key for item in (*library, *(item for group in playlists for item in group))]
 
 
 def _previous_attempts() -> _Attempts:

@@ -426,6 +426,29 @@ class BatchStore(StoreBase):
             )
             return [ActionItemRecord.model_validate(row._asdict()) for row in rows]
 
+    async def action_items_with_keys(
+        self, batch_id: str, keys: Sequence[str]
+    ) -> list[ActionItemRecord]:
+        """The batch's items of ``keys``, in the order of ``keys``; a key the batch does
+        not have is ``InvalidLedgerValue`` naming it."""
+        found: dict[str, ActionItemRecord] = {}
+        async with reading(self._engine) as connection:
+            await self._check_batch(connection, batch_id)
+            for part in chunks(list(keys)):
+                rows = await connection.execute(
+                    select(*ITEM_COLUMNS).where(
+                        ACTION_ITEMS.c.batch_id == batch_id,
+                        ACTION_ITEMS.c.idempotency_key.in_(part),
+                    )
+                )
+                for row in rows:
+                    item = ActionItemRecord.model_validate(row._asdict())
+                    found[item.key] = item
+        missing = [key for key in keys if key not in found]
+        if missing:
+            raise InvalidLedgerValue(f"not items of batch {batch_id!r}: {', '.join(missing)}")
+        return [found[key] for key in keys]
+
     async def container_items(self, batch_id: str, container_id: str) -> list[ActionItemRecord]:
         """The batch's items in one playlist (``container_id``), in plan order."""
         async with reading(self._engine) as connection:

@@ -306,3 +306,13 @@ async def test_a_batch_whose_workflow_closed_unrecorded_ends_once_with_its_items
         await ledger.end_unended_batch(batch, BatchStatus.RUNNING, why)
     with pytest.raises(UnknownBatch, match="'nope'"):
         await ledger.end_unended_batch("nope", BatchStatus.FAILED, why)
+
+
+async def test_items_are_read_by_key_in_the_order_asked(ledger: Ledger, plan: Plan) -> None:
+    batch = await enforce_batch(ledger, plan)
+    await ledger.create_action_items(batch, plan.actions)
+    keys = [action.key for action in reversed(plan.actions)]
+
+    assert [item.key for item in await ledger.action_items_with_keys(batch, keys)] == keys
+    with pytest.raises(InvalidLedgerValue, match=r"not items of batch .*: nope$"):
+        await ledger.action_items_with_keys(batch, [keys[0], "nope"])
