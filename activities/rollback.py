@@ -78,6 +78,7 @@ from enforcer.models import (
     RollbackSummary,
     SavedAlbumBefore,
     StartRollback,
+    status_after_rollback,
 )
 from enforcer.restore import (
     LikedSong,
@@ -308,13 +309,7 @@ class RollbackActivities(SpotifyActivities):
         tallies = await self._ledger.tallies(finish.batch_id)
         traffic = await self._ledger.traffic(finish.batch_id)
         counts = await self._ledger.item_counts(finish.rollback_of)
-        original_status = None
-        if counts[ItemStatus.ROLLED_BACK]:
-            original_status = (
-                BatchStatus.PARTLY_ROLLED_BACK
-                if counts[ItemStatus.COMPLETED]
-                else BatchStatus.ROLLED_BACK
-            )
+        original_status = status_after_rollback(counts)
         summary = RollbackSummary(
             batch_id=finish.batch_id,
             rollback_of=finish.rollback_of,

@@ -7,7 +7,7 @@ actions live in the ledger and are read back page by page.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Final, Literal
@@ -274,6 +274,17 @@ class ItemStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     ROLLED_BACK = "rolled_back"
+
+
+def status_after_rollback(counts: Mapping[ItemStatus, int]) -> BatchStatus | None:
+    """What a batch is once rollbacks put back some of its items (``counts``: its items
+    per status): rolled back when none is left completed, partly rolled back while some
+    are; None when nothing of it is back."""
+    if not counts.get(ItemStatus.ROLLED_BACK):
+        return None
+    if counts.get(ItemStatus.COMPLETED):
+        return BatchStatus.PARTLY_ROLLED_BACK
+    return BatchStatus.ROLLED_BACK
 
 
 TERMINAL_ITEM_STATUSES = frozenset(

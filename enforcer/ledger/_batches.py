@@ -36,6 +36,7 @@ from enforcer.models import (
     ItemStatus,
     PlannedAction,
     RemovedCounts,
+    status_after_rollback,
 )
 
 # Transitions that would rewrite history are ignored, which makes a re-run harmless:
@@ -272,7 +273,7 @@ class BatchStore(StoreBase):
         now = utc_now()
         unended = [ended.value for ended in TERMINAL_BATCH_STATUSES]
         async with writing(self._engine) as connection:
-            await self._lock_batch(connection, batch_id)
+            batch = await self._lock_batch(connection, batch_id)
             result = await connection.execute(
                 update(BATCHES)
                 .where(BATCHES.c.id == batch_id, BATCHES.c.status.not_in(unended))
@@ -301,7 +302,26 @@ class BatchStore(StoreBase):
                     )
                     .values(status=after.value, error=what, updated_at=now, finished_at=now)
                 )
+            if batch.kind == BatchKind.ROLLBACK.value and batch.rollback_of is not None:
+                await self._settle_undone(connection, batch.rollback_of, now)
         return True
+
+    @staticmethod
+    async def _settle_undone(connection: AsyncConnection, batch_id: str, now: datetime) -> None:
+        """The batch a rollback undid, as what its items say now (``finish_rollback``'s
+        rule): a rollback that ended unrecorded did not set it."""
+        rows = await connection.execute(
+            select(ACTION_ITEMS.c.status, func.count())
+            .where(ACTION_ITEMS.c.batch_id == batch_id)
+            .group_by(ACTION_ITEMS.c.status)
+        )
+        undone = status_after_rollback({ItemStatus(status): int(n) for status, n in rows})
+        if undone is not None:
+            await connection.execute(
+                update(BATCHES)
+                .where(BATCHES.c.id == batch_id)
+                .values(status=undone.value, updated_at=now)
+            )
 
     # Action items -------------------------------------------------------------------
 

@@ -316,3 +316,26 @@ async def test_items_are_read_by_key_in_the_order_asked(ledger: Ledger, plan: Pl
     assert [item.key for item in await ledger.action_items_with_keys(batch, keys)] == keys
     with pytest.raises(InvalidLedgerValue, match=r"not items of batch .*: nope$"):
         await ledger.action_items_with_keys(batch, [keys[0], "nope"])
+
+
+async def test_a_rollback_ended_unrecorded_leaves_the_batch_it_undid_as_its_items_say(
+    ledger: Ledger, plan: Plan
+) -> None:
+    batch = await enforce_batch(ledger, plan)
+    await ledger.create_action_items(batch, plan.actions)
+    back, still_removed = plan.actions[0].key, plan.actions[1].key
+    await ledger.mark_items(batch, [back, still_removed], ItemStatus.COMPLETED)
+    await ledger.set_batch_status(batch, BatchStatus.COMPLETED)
+    undo = f"rollback/{batch}"
+    await ledger.create_batch(
+        undo, account_id=ACCOUNT, plan_id=plan.id, kind=BatchKind.ROLLBACK, options={},
+        rollback_of=batch,
+    )  # fmt: skip
+    await ledger.set_batch_status(undo, BatchStatus.RUNNING)
+    # The rollback put one item back, then its workflow was terminated.
+    await ledger.mark_items(batch, [back], ItemStatus.ROLLED_BACK)
+
+    assert await ledger.end_unended_batch(undo, BatchStatus.FAILED, "its workflow was terminated")
+
+    assert (await ledger.batch(undo)).status == BatchStatus.FAILED
+    assert (await ledger.batch(batch)).status == BatchStatus.PARTLY_ROLLED_BACK
