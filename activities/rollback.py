@@ -184,7 +184,9 @@ class RollbackActivities(SpotifyActivities):
     async def _start_rollback(self, start: StartRollback) -> RollbackLayout:
         request = start.request
         original = await self._batch_to_undo(request.account_id, request.batch_id)
-        chosen, nothing_to_undo = await self._completed_chosen(request.batch_id, request.item_keys)
+        chosen, nothing_to_undo = await completed_chosen(
+            self._ledger, request.batch_id, request.item_keys
+        )
         batch_id = await self._rollback_batch(start, original.plan_id)
         cut_before = await self._ledger.chunk_layout(batch_id)
         if cut_before is None or not cut_before.chunks:
@@ -225,35 +227,6 @@ class RollbackActivities(SpotifyActivities):
                 "for it to finish, before rolling it back"
             )
         return batch
-
-    async def _completed_chosen(
-        self, batch_id: str, item_keys: tuple[str, ...] | None
-    ) -> tuple[list[str], int]:
-        """The keys of the batch's completed items chosen, in the order to restore them,
-        and how many chosen items have nothing to undo. The items are read a page at a
-        time and only what their order needs is kept (``_Restorable``): the worker's
-        memory does not grow with whole items of a large batch."""
-        if item_keys is not None and not item_keys:
-            raise refusal_error(f"no items of batch {batch_id!r} chosen to roll back")
-        wanted = set(item_keys) if item_keys is not None else None
-        found: set[str] = set()
-        restorable: list[_Restorable] = []
-        offset = 0
-        while page := await self._ledger.action_items(
-            batch_id, offset=offset, limit=ITEMS_PER_READ
-        ):
-            offset += len(page)
-            for item in page:
-                if wanted is not None:
-                    if item.key not in wanted:
-                        continue
-                    found.add(item.key)
-                if item.status is ItemStatus.COMPLETED:
-                    restorable.append(_Restorable.of(item))
-        if wanted is not None and (unknown := sorted(wanted - found)):
-            raise refusal_error(f"not items of batch {batch_id!r}: {', '.join(unknown)}")
-        selected = len(wanted) if wanted is not None else offset
-        return _restoring_order(restorable), selected - len(restorable)
 
     async def _rollback_batch(self, start: StartRollback, plan_id: str) -> str:
         """The rollback batch of this run: the workflow ID, then ``#2``, ``#3``... for
@@ -851,6 +824,34 @@ def _inverse(item: ActionItemRecord) -> PlannedAction:
 
 def _original_key(item: ActionItemRecord) -> str:
     return item.planned.model_copy(update={"action": Action.REMOVE}).key
+
+
+async def completed_chosen(
+    ledger: Ledger, batch_id: str, item_keys: tuple[str, ...] | None
+) -> tuple[list[str], int]:
+    """The keys of the batch's completed items chosen (``item_keys``; None: all), in the
+    order to restore them, and how many chosen items have nothing to undo. The items are
+    read a page at a time and only what their order needs is kept (``_Restorable``): the
+    worker's memory does not grow with whole items of a large batch."""
+    if item_keys is not None and not item_keys:
+        raise refusal_error(f"no items of batch {batch_id!r} chosen to roll back")
+    wanted = set(item_keys) if item_keys is not None else None
+    found: set[str] = set()
+    restorable: list[_Restorable] = []
+    offset = 0
+    while page := await ledger.action_items(batch_id, offset=offset, limit=ITEMS_PER_READ):
+        offset += len(page)
+        for item in page:
+            if wanted is not None:
+                if item.key not in wanted:
+                    continue
+                found.add(item.key)
+            if item.status is ItemStatus.COMPLETED:
+                restorable.append(_Restorable.of(item))
+    if wanted is not None and (unknown := sorted(wanted - found)):
+        raise refusal_error(f"not items of batch {batch_id!r}: {', '.join(unknown)}")
+    selected = len(wanted) if wanted is not None else offset
+    return _restoring_order(restorable), selected - len(restorable)
 
 
 @dataclass(frozen=True, slots=True)

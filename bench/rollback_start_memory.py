@@ -6,7 +6,7 @@ Stores a plan of ``--items`` actions (half liked songs, half playlist entries ov
 playlists) and an enforcement batch of them, every item completed, in a SQLite ledger
 in a temporary directory; then, under ``tracemalloc``, reads the batch's items the way
 ``start_rollback`` did before (every record kept, a page at a time) and the way it
-chooses them now (``RollbackActivities._completed_chosen``: a page at a time, only the
+chooses them now (``activities.rollback.completed_chosen``: a page at a time, only the
 key, playlist, chunk and date each item's place needs). Prints each one's peak of
 Python allocations and its time, and checks that both choose every item.
 """
@@ -27,7 +27,7 @@ ROOT: Final = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from activities.rollback import ITEMS_PER_READ, RollbackActivities  # noqa: E402
+from activities.rollback import ITEMS_PER_READ, completed_chosen  # noqa: E402
 from enforcer.ledger import BatchKind, ItemStatus, Ledger  # noqa: E402
 from enforcer.models import (  # noqa: E402
     BlockedArtist,
@@ -81,13 +81,6 @@ def _action(number: int, half: int) -> PlannedAction:
     )
 
 
-class _LedgerOnly:
-    """What ``_completed_chosen`` uses of its activities object: the ledger."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-
-
 async def _completed_batch(ledger: Ledger, items: int) -> str:
     actions = tuple(_action(number, items // 2) for number in range(items))
     counts: dict[EntityType, int] = {}
@@ -119,7 +112,7 @@ async def _completed_batch(ledger: Ledger, items: int) -> str:
 
 async def measure(items: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as directory:
-        ledger = await Ledger.open(ledger_url_for(Path(directory)))
+        ledger = await Ledger.open(f"sqlite+aiosqlite:///{Path(directory) / 'ledger.db'}")
         try:
             batch = await _completed_batch(ledger, items)
             tracemalloc.start()
@@ -134,11 +127,7 @@ async def measure(items: int) -> dict[str, float]:
             del kept, page
             tracemalloc.reset_peak()
             started = time.perf_counter()
-            order, _ = await RollbackActivities._completed_chosen(
-                _LedgerOnly(ledger),  # type: ignore[arg-type]
-                batch,
-                None,
-            )
+            order, _ = await completed_chosen(ledger, batch, None)
             order_only = tracemalloc.get_traced_memory()[1], time.perf_counter() - started
             tracemalloc.stop()
         finally:
@@ -152,10 +141,6 @@ async def measure(items: int) -> dict[str, float]:
         "order_only_mib": order_only[0] / 2**20,
         "order_only_s": order_only[1],
     }
-
-
-def ledger_url_for(directory: Path) -> str:
-    return f"sqlite+aiosqlite:///{directory / 'ledger.db'}"
 
 
 def main() -> None:
