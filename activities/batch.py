@@ -111,10 +111,10 @@ class BatchActivities(SpotifyActivities):
             return await self._closed_as(batch_id, None) is not None
         if batch.status not in TERMINAL_BATCH_STATUSES:
             ended = await self._closed_as(batch_id, batch.options.get("run_id"))
-            if ended is None:
-                return False
-            await self._ledger.end_unended_batch(batch_id, *ended)
-            batch = await self._ledger.batch(batch_id)
+            if ended is not None:
+                # Its end is recorded now: the turn is free TURN_HELD_AFTER_END from now.
+                await self._ledger.end_unended_batch(batch_id, *ended)
+            return False
         ended_at = batch.finished_at or batch.updated_at
         return datetime.now(UTC) - ended_at >= TURN_HELD_AFTER_END
 

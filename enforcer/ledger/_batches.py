@@ -310,12 +310,7 @@ class BatchStore(StoreBase):
     async def _settle_undone(connection: AsyncConnection, batch_id: str, now: datetime) -> None:
         """The batch a rollback undid, as what its items say now (``finish_rollback``'s
         rule): a rollback that ended unrecorded did not set it."""
-        rows = await connection.execute(
-            select(ACTION_ITEMS.c.status, func.count())
-            .where(ACTION_ITEMS.c.batch_id == batch_id)
-            .group_by(ACTION_ITEMS.c.status)
-        )
-        undone = status_after_rollback({ItemStatus(status): int(n) for status, n in rows})
+        undone = status_after_rollback(await _counts_by_status(connection, batch_id))
         if undone is not None:
             await connection.execute(
                 update(BATCHES)
@@ -705,10 +700,15 @@ class BatchStore(StoreBase):
         """How many of the batch's items are in each status (every status named)."""
         async with reading(self._engine) as connection:
             await self._check_batch(connection, batch_id)
-            rows = await connection.execute(
-                select(ACTION_ITEMS.c.status, func.count())
-                .where(ACTION_ITEMS.c.batch_id == batch_id)
-                .group_by(ACTION_ITEMS.c.status)
-            )
-            found = {ItemStatus(status): int(count) for status, count in rows}
-        return {status: found.get(status, 0) for status in ItemStatus}
+            return await _counts_by_status(connection, batch_id)
+
+
+async def _counts_by_status(connection: AsyncConnection, batch_id: str) -> dict[ItemStatus, int]:
+    """How many of the batch's items are in each status (every status named)."""
+    rows = await connection.execute(
+        select(ACTION_ITEMS.c.status, func.count())
+        .where(ACTION_ITEMS.c.batch_id == batch_id)
+        .group_by(ACTION_ITEMS.c.status)
+    )
+    found = {ItemStatus(status): int(count) for status, count in rows}
+    return {status: found.get(status, 0) for status in ItemStatus}
